@@ -1,0 +1,1 @@
+"""Reference baselines (CLOOME, MolPhenix, CLIP), trained on a benchmark's train split."""

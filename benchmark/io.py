@@ -1,0 +1,71 @@
+"""Atomic, deterministic file writing and hashing shared by every stage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pheno_bench.errors import PhenoBenchError
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_parquet(table: pa.Table, path: str | os.PathLike) -> None:
+    """Write ``table`` atomically; same table and pyarrow version give the same bytes."""
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", compression_level=3)
+
+
+def write_text(text: str, path: str | os.PathLike) -> None:
+    """Write UTF-8 text atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(obj, path: str | os.PathLike) -> None:
+    """Write ``obj`` as sorted, indented JSON, atomically."""
+    write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n", path)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_parquet(path: str | os.PathLike, *, what: str = "parquet file") -> pa.Table:
+    """Read a parquet file, turning a missing or malformed file into one clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise PhenoBenchError(f"{path}: {what} not found")
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise PhenoBenchError(
+            f"{path}: not a readable parquet file ({str(exc).splitlines()[0]}); "
+            f"write the {what} with pyarrow or pandas.to_parquet"
+        ) from None

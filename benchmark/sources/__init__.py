@@ -1,0 +1,94 @@
+"""Source adapters: each turns one raw dataset into a wells table (the *ingest* stage).
+
+An adapter reports the wells exactly as published (raw SMILES, reported concentration);
+:mod:`pheno_bench.curate` then canonicalises molecules, maps doses to nominal levels and puts the
+features into the benchmark feature space.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from pheno_bench.errors import PhenoBenchError
+from pheno_bench.paths import source_dir
+from pheno_bench.schema import Wells
+
+
+@dataclass
+class Ingested:
+    """What an adapter returns.
+
+    wells: the wells table; ``dose_level`` is left empty (curation fills it).
+    files: raw file name -> path, recorded with their sha256 in the benchmark manifest.
+    excluded: one dict per left-out well or compound: ``{"source", "id", "reason"}``.
+    """
+
+    wells: Wells
+    files: dict[str, Path]
+    excluded: list[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A registered raw dataset.
+
+    nominal_doses_um: the source's nominal concentration series (µM); reported concentrations are
+    snapped to it by :func:`pheno_bench.curate.dose_levels`. ``None`` keeps each reported value.
+    """
+
+    name: str
+    folder: str | None
+    licence: str
+    citation: str
+    nominal_doses_um: tuple[float, ...] | None
+    reader: Callable[..., Ingested]
+
+    def load(self, data_root: str | os.PathLike | None = None, **options) -> Ingested:
+        """Ingest the source from ``data_root`` (see :func:`pheno_bench.paths.data_root`)."""
+        folder = source_dir(self.folder, data_root) if self.folder else None
+        return self.reader(folder, **options)
+
+
+SOURCES: dict[str, Source] = {}
+
+
+def register(source: Source) -> Source:
+    SOURCES[source.name] = source
+    return source
+
+
+def get_source(name: str) -> Source:
+    _load_adapters()
+    if name not in SOURCES:
+        raise PhenoBenchError(f"unknown source {name!r}; known sources: {', '.join(sorted(SOURCES))}")
+    return SOURCES[name]
+
+
+def load_source(name: str, data_root: str | os.PathLike | None = None, **options) -> Ingested:
+    """Ingest source ``name`` (``cell-injury``, ``lincs-pilot1``, ``rxrx3-core``, ``synthetic``)."""
+    return get_source(name).load(data_root, **options)
+
+
+def _load_adapters() -> None:
+    from pheno_bench.sources import cell_injury, lincs_pilot1, rxrx3_core, synthetic  # noqa: F401
+
+
+def read_csv(path: Path, **kwargs):
+    """pandas.read_csv with a clear error naming the file."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path, **kwargs)
+    except FileNotFoundError:
+        raise PhenoBenchError(f"{path}: raw file not found; check --data-root") from None
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise PhenoBenchError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]})") from None
+
+
+def require_columns(frame, columns, path: Path) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise PhenoBenchError(f"{path}: missing columns {missing}; is this the file as published?")
