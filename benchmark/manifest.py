@@ -55,7 +55,8 @@ class SplitStats(BaseModel):
     """What ``splits info`` prints for one split."""
 
     split: str
-    wells: int = Field(gt=0, description="wells (queries, for a test split)")
+    wells: int = Field(gt=0, description="treated wells (the queries, for a test split)")
+    controls: int = Field(0, description="control wells")
     molecules: int
     scaffolds: int
     dose_levels: dict[str, int] = Field(description="wells per dose level")

@@ -91,7 +91,7 @@ class Wells:
             if c not in WELL_COLUMNS
         }
         schema = wells_schema(self.features.shape[1], extra)
-        columns = [pa.array(self.meta[f.name].tolist(), type=f.type) for f in schema if f.name != "features"]
+        columns = [pa.array(self.meta[f.name], type=f.type, from_pandas=True) for f in schema if f.name != "features"]
         flat = pa.array(self.features.reshape(-1), type=pa.float32())
         columns.append(pa.FixedSizeListArray.from_arrays(flat, self.features.shape[1]))
         meta = {METADATA_KEY: self.metadata.model_dump_json().encode()}

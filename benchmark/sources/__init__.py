@@ -72,8 +72,14 @@ def load_source(name: str, data_root: str | os.PathLike | None = None, **options
     return get_source(name).load(data_root, **options)
 
 
+ADAPTERS = ("cell_injury", "lincs_pilot1")  # LEAD-TODO: add rxrx3_core, synthetic when they land
+
+
 def _load_adapters() -> None:
-    from pheno_bench.sources import cell_injury, lincs_pilot1, rxrx3_core, synthetic  # noqa: F401
+    import importlib
+
+    for module in ADAPTERS:
+        importlib.import_module(f"pheno_bench.sources.{module}")
 
 
 def read_csv(path: Path, **kwargs):
@@ -92,3 +98,18 @@ def require_columns(frame, columns, path: Path) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise PhenoBenchError(f"{path}: missing columns {missing}; is this the file as published?")
+
+
+def split_features(meta, matrix, source: str, path: Path):
+    """Drop wells whose features are not all finite, reporting each by well id.
+
+    Returns ``((meta, matrix), excluded)`` with the kept wells and one dict per dropped well.
+    """
+    import numpy as np
+
+    finite = np.isfinite(matrix).all(axis=1)
+    excluded = [
+        {"source": source, "id": well_id, "reason": f"non-finite feature values in {path.name}"}
+        for well_id in meta.loc[~finite, "well_id"]
+    ]
+    return (meta[finite].reset_index(drop=True), matrix[finite]), excluded

@@ -1,0 +1,402 @@
+"""Splitting: a curated wells table -> a frozen benchmark folder (see :mod:`pheno_bench.manifest`).
+
+Splits (``SPLITS``), all seeded and deterministic:
+
+* ``unseen_dataset``: every treated well of one source that is never used for training.
+* ``unseen_molecules``: whole Bemis–Murcko scaffold groups held out (an acyclic molecule is a
+  group of its own), chosen in seeded random order and added only while they fit, so that the
+  realised fraction of molecules is the requested one (checked within ±2 points). Groups larger
+  than half the target and the spec's anchor molecules always stay in train. Every dose of a
+  held-out molecule is held out.
+* ``valid``: a second scaffold-grouped hold-out of the same kind, for model selection.
+* ``unseen_images``: new wells of training molecules. Whole plates are held out (in seeded random
+  order, a plate only if every (molecule, dose) on it keeps a well in train) until the requested
+  fraction of training wells is reached; where plates cannot supply it (one plate, say) single
+  replicate wells are held out instead. Dose levels missing from it are then filled with replicate
+  wells. Control wells are never queries: they all stay in train.
+* ``train``: the rest, controls included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pheno_bench.curate import Curated, curate
+from pheno_bench.errors import PhenoBenchError
+from pheno_bench.io import sha256_file, write_parquet
+from pheno_bench.manifest import (
+    Manifest,
+    SourceInfo,
+    SplitStats,
+    answers_path,
+    candidates_path,
+    file_entry,
+    queries_path,
+    wells_path,
+    write_manifest,
+)
+from pheno_bench.paths import benchmark_home
+from pheno_bench.schema import SPLITS, TEST_SPLITS, Wells
+from pheno_bench.sources import get_source
+
+MOLECULE_TOLERANCE = 0.02
+
+
+class SourceConfig(BaseModel):
+    name: str
+    options: dict = Field(default_factory=dict)
+
+
+class BenchmarkSpec(BaseModel):
+    """How a named benchmark is built. Changing anything here makes a different benchmark."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    version: str
+    seed: int = 0
+    sources: list[SourceConfig]
+    unseen_dataset_source: str = Field(description="value of the `source` column held out whole")
+    unseen_molecules_fraction: float = Field(0.2, gt=0, lt=0.5)
+    valid_fraction: float = Field(0.1, gt=0, lt=0.5)
+    unseen_images_fraction: float = Field(0.15, gt=0, lt=0.5)
+    anchor_molecules: tuple[str, ...] = Field((), description="InChIKeys that always stay in train")
+    activity_permutations: int = 10_000
+    activity_threshold: float = 0.05
+
+
+BENCHMARKS: dict[str, BenchmarkSpec] = {
+    spec.name: spec
+    for spec in (
+        BenchmarkSpec(
+            name="cell-injury-v1",
+            version="1.0.0",
+            seed=0,
+            sources=[SourceConfig(name="cell-injury"), SourceConfig(name="lincs-pilot1")],
+            unseen_dataset_source="lincs-pilot1",
+            # The four positive controls sit on nearly every plate (918 wells): held out they would
+            # dominate a test split, so they anchor train.
+            anchor_molecules=(
+                "IAKHMKGGTNLKSZ-INIZCTEOSA-N",  # colchicine
+                "KYRVNWMVYQXFEU-UHFFFAOYSA-N",  # nocodazole
+                "QDLHCMPXEPAAMD-QAIWCSMKSA-N",  # wortmannin
+                "WYAFDBZQKJDCKZ-FDXRJHMNSA-N",  # radicicol
+            ),
+        ),
+        BenchmarkSpec(
+            name="synthetic-v1",
+            version="1.0.0",
+            seed=0,
+            sources=[
+                SourceConfig(name="synthetic", options={"name": "synthetic", "n_molecules": 120, "seed": 0}),
+                SourceConfig(name="synthetic", options={"name": "synthetic-b", "n_molecules": 40, "molecule_offset": 100, "seed": 1}),
+            ],
+            unseen_dataset_source="synthetic-b",
+            activity_permutations=2_000,
+        ),
+    )
+}
+
+
+def get_spec(name: str) -> BenchmarkSpec:
+    if name not in BENCHMARKS:
+        raise PhenoBenchError(f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}")
+    return BENCHMARKS[name]
+
+
+# --- assignment ---------------------------------------------------------------------------
+
+
+def scaffold_groups(meta: pd.DataFrame) -> pd.Series:
+    """The split group of each well: its scaffold, or ``acyclic:<InChIKey>`` for acyclic molecules."""
+    scaffold = meta["scaffold"].fillna("")
+    return scaffold.where(scaffold != "", "acyclic:" + meta["inchikey"].astype(str))
+
+
+def hold_out_groups(molecules: pd.DataFrame, target: int, rng: np.random.Generator, eligible: np.ndarray) -> set[str]:
+    """Pick whole groups whose molecule count adds up to ``target``.
+
+    molecules: one row per molecule with a ``group`` column; eligible: bool per row.
+    Groups are visited in random order; a group is taken if it fits in what is left of the target.
+    Groups larger than half the target, or holding an ineligible molecule, are never taken.
+    """
+    sizes = molecules.groupby("group").size()
+    blocked = set(molecules.loc[~eligible, "group"])
+    order = rng.permutation(sizes.index.to_numpy())
+    taken, count = set(), 0
+    for group in order:
+        size = sizes[group]
+        if group in blocked or size > max(1, target // 2) or count + size > target:
+            continue
+        taken.add(group)
+        count += size
+        if count == target:
+            break
+    return taken
+
+
+def hold_out_images(meta: pd.DataFrame, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Boolean mask of treated training wells held out as unseen images (see module docstring)."""
+    pair = meta["inchikey"] + "@" + meta["dose_level"]
+    target = math.ceil(fraction * len(meta))
+    remaining = pair.value_counts()
+    held = np.zeros(len(meta), dtype=bool)
+    plates = meta.groupby("plate", sort=True).indices
+    for plate in rng.permutation(np.array(sorted(plates), dtype=object)):
+        index = plates[plate]
+        counts = pair.iloc[index].value_counts()
+        if held.sum() + len(index) > target * 1.1 or (remaining[counts.index] <= counts).any():
+            continue
+        held[index] = True
+        remaining[counts.index] -= counts
+        if held.sum() >= target:
+            break
+    replicate_order = rng.permutation(len(meta))
+    for i in replicate_order:
+        if held.sum() >= target:
+            break
+        if not held[i] and remaining[pair.iat[i]] > 1:
+            held[i] = True
+            remaining[pair.iat[i]] -= 1
+    for level in sorted(set(meta["dose_level"]) - set(meta.loc[held, "dose_level"])):
+        for i in replicate_order:
+            if not held[i] and meta["dose_level"].iat[i] == level and remaining[pair.iat[i]] > 1:
+                held[i] = True
+                remaining[pair.iat[i]] -= 1
+                break
+    return held
+
+
+class SplitAssignment(BaseModel):
+    """Which split each well belongs to; the split invariants are validators.
+
+    wells: frame with ``well_id``, ``split``, ``source``, ``inchikey``, ``group``, ``is_control``.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    wells: pd.DataFrame
+    unseen_dataset_source: str
+
+    @model_validator(mode="after")
+    def _invariants(self) -> "SplitAssignment":
+        w = self.wells
+        if w["well_id"].duplicated().any():
+            raise ValueError(f"wells in two splits: {w.loc[w['well_id'].duplicated(), 'well_id'].head(3).tolist()}")
+        if unknown := set(w["split"]) - set(SPLITS):
+            raise ValueError(f"unknown splits {sorted(unknown)}")
+        treated = w[~w["is_control"]]
+        for split in SPLITS:
+            if not (treated["split"] == split).any():
+                raise ValueError(f"split {split} is empty")
+        if (w["is_control"] & (w["split"] != "train")).any():
+            raise ValueError("control wells outside train")
+        by = {s: treated[treated["split"] == s] for s in SPLITS}
+        seen_groups = set(by["train"]["group"]) | set(by["valid"]["group"])
+        if leaked := set(by["unseen_molecules"]["group"]) & seen_groups:
+            raise ValueError(f"unseen_molecules scaffolds also in train/valid: {sorted(leaked)[:3]}")
+        if leaked := set(by["valid"]["group"]) & set(by["train"]["group"]):
+            raise ValueError(f"valid scaffolds also in train: {sorted(leaked)[:3]}")
+        if self.unseen_dataset_source in set(w.loc[w["split"] != "unseen_dataset", "source"]):
+            raise ValueError(f"unseen_dataset source {self.unseen_dataset_source} used outside unseen_dataset")
+        if set(by["unseen_dataset"]["source"]) != {self.unseen_dataset_source}:
+            raise ValueError("unseen_dataset holds wells of other sources")
+        if missing := set(by["unseen_images"]["inchikey"]) - set(by["train"]["inchikey"]):
+            raise ValueError(f"unseen_images molecules not in train: {sorted(missing)[:3]}")
+        return self
+
+
+def assign_splits(wells: Wells, spec: BenchmarkSpec) -> SplitAssignment:
+    """Assign every curated well to a split, following the module docstring's rules."""
+    rng = np.random.default_rng(spec.seed)
+    meta = wells.meta.assign(group=scaffold_groups(wells.meta))
+    split = pd.Series("train", index=meta.index, dtype=object)
+    treated = ~meta["is_control"]
+    dataset = meta["source"] == spec.unseen_dataset_source
+    if not dataset.any():
+        raise PhenoBenchError(f"benchmark {spec.name}: source {spec.unseen_dataset_source} has no wells")
+    split[dataset] = "unseen_dataset"
+    split[dataset & meta["is_control"]] = "excluded"
+
+    main = treated & ~dataset
+    molecules = meta.loc[main, ["inchikey", "group"]].drop_duplicates("inchikey").sort_values("inchikey", ignore_index=True)
+    eligible = ~molecules["inchikey"].isin(spec.anchor_molecules).to_numpy()
+    for name, fraction in (("unseen_molecules", spec.unseen_molecules_fraction), ("valid", spec.valid_fraction)):
+        free = eligible & ~molecules["inchikey"].isin(meta.loc[split != "train", "inchikey"]).to_numpy()
+        target = round(fraction * len(molecules))
+        groups = hold_out_groups(molecules, target, rng, free)
+        realised = molecules["group"].isin(groups).sum() / len(molecules)
+        if abs(realised - fraction) > MOLECULE_TOLERANCE:
+            raise PhenoBenchError(
+                f"benchmark {spec.name}: {name} holds {realised:.1%} of molecules, requested {fraction:.0%} "
+                f"(±{MOLECULE_TOLERANCE:.0%}); the scaffold groups cannot be balanced, change the fraction"
+            )
+        split[main & meta["group"].isin(groups)] = name
+
+    in_train = main & (split == "train")
+    held = hold_out_images(meta[in_train].reset_index(drop=True), spec.unseen_images_fraction, rng)
+    split[np.flatnonzero(in_train)[held]] = "unseen_images"
+    meta["split"] = split
+    # controls of the unseen source have no role: they are only used to standardise its features
+    meta = meta[meta["split"] != "excluded"]
+    return SplitAssignment(wells=meta[["well_id", "split", "source", "inchikey", "group", "is_control"]].reset_index(drop=True), unseen_dataset_source=spec.unseen_dataset_source)
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def query_id(spec: BenchmarkSpec, well_id: str) -> str:
+    """An opaque, stable id for a test well: reveals neither plate, position nor molecule."""
+    return "q-" + hashlib.sha256(f"{spec.name}|{spec.seed}|{well_id}".encode()).hexdigest()[:16]
+
+
+def _features_table(columns: dict[str, pa.Array | list], features: np.ndarray) -> pa.Table:
+    flat = pa.array(features.reshape(-1), type=pa.float32())
+    return pa.table({**columns, "features": pa.FixedSizeListArray.from_arrays(flat, features.shape[1])})
+
+
+def _dose_order(labels) -> list[str]:
+    return sorted(set(labels), key=float)
+
+
+def _stats(split: str, meta: pd.DataFrame, train_molecules: set[str]) -> SplitStats:
+    treated = meta[~meta["is_control"]]
+    pairs = treated.drop_duplicates("candidate_id")
+    counts = treated["dose_level"].value_counts()
+    return SplitStats(
+        split=split,
+        wells=len(treated),
+        controls=int(meta["is_control"].sum()),
+        molecules=treated["inchikey"].nunique(),
+        scaffolds=treated["group"].nunique(),
+        dose_levels={level: int(counts[level]) for level in _dose_order(counts.index)},
+        pairs=len(pairs),
+        active_pairs=int(pairs["active"].sum()),
+        candidates=len(pairs) if split in TEST_SPLITS else None,
+        molecules_in_train=int(treated["inchikey"].drop_duplicates().isin(train_molecules).sum()) if split in TEST_SPLITS else None,
+    )
+
+
+WELL_FILE_COLUMNS = [
+    "well_id", "source", "plate", "batch", "is_control", "compound_id", "smiles", "inchikey",
+    "concentration_um", "dose_level", "scaffold", "candidate_id", "map", "p_value", "q_value", "active",
+]
+ANSWER_COLUMNS = ["query_id", "candidate_id", "well_id", "inchikey", "scaffold", "dose_level", "plate", "p_value", "q_value", "active", "in_train"]
+
+
+def write_benchmark(curated: Curated, activity: pd.DataFrame, assignment: SplitAssignment, spec: BenchmarkSpec, out: Path) -> Manifest:
+    """Write every split file and the manifest into ``out`` (an empty folder)."""
+    wells = curated.wells
+    meta = wells.meta.merge(assignment.wells[["well_id", "split", "group"]], on="well_id", how="left", validate="1:1")
+    meta = meta.merge(activity, on=["source", "inchikey", "dose_level"], how="left", validate="m:1")
+    meta["candidate_id"] = (meta["inchikey"] + "@" + meta["dose_level"]).where(~meta["is_control"])
+    meta["active"] = meta["active"].astype(object).where(~meta["is_control"])
+    train_molecules = set(meta.loc[(meta["split"] == "train") & ~meta["is_control"], "inchikey"])
+    meta["in_train"] = meta["inchikey"].isin(train_molecules)
+    written, stats = [], []
+    for split in SPLITS:
+        index = np.flatnonzero(meta["split"].to_numpy() == split)
+        part = meta.iloc[index].copy()
+        stats.append(_stats(split, part, train_molecules))
+        features = wells.features[index]
+        if split in ("train", "valid"):
+            table = Wells(part[WELL_FILE_COLUMNS], features, wells.metadata).to_arrow()
+            write_parquet(table, out / wells_path(split))
+            written.append(wells_path(split))
+            continue
+        part["query_id"] = [query_id(spec, w) for w in part["well_id"]]
+        order = np.argsort(part["query_id"].to_numpy(), kind="stable")
+        part, features = part.iloc[order], features[order]
+        write_parquet(_features_table({"query_id": part["query_id"].tolist()}, features), out / queries_path(split))
+        candidates = part.drop_duplicates("candidate_id").sort_values("candidate_id")
+        candidates = candidates[["candidate_id", "inchikey", "smiles", "dose_level", "nominal_um"]].rename(columns={"nominal_um": "concentration_um"})
+        write_parquet(pa.Table.from_pandas(candidates, preserve_index=False), out / candidates_path(split))
+        answers = part[ANSWER_COLUMNS].astype({"active": bool})
+        write_parquet(pa.Table.from_pandas(answers, preserve_index=False), out / answers_path(split))
+        written += [queries_path(split), candidates_path(split), answers_path(split)]
+    manifest = Manifest(
+        name=spec.name,
+        version=spec.version,
+        seed=spec.seed,
+        spec=spec.model_dump(mode="json"),
+        sources=[
+            SourceInfo(
+                name=part.wells.metadata.sources[0],
+                files={name: sha256_file(path) for name, path in sorted(part.files.items())},
+                licence=get_source(cfg.name).licence,
+                citation=get_source(cfg.name).citation,
+            )
+            for cfg, part in zip(spec.sources, curated.sources)
+        ],
+        feature_names=wells.metadata.feature_names,
+        feature_space=wells.metadata.feature_space,
+        activity=activity.attrs.get("procedure", {}),
+        dose_levels=_dose_order(meta.loc[~meta["is_control"], "dose_level"]),
+        splits=stats,
+        excluded=curated.excluded,
+        files=[file_entry(out, path) for path in written],
+    )
+    write_manifest(manifest, out)
+    return manifest
+
+
+def build_benchmark(
+    name: str,
+    *,
+    out: str | os.PathLike | None = None,
+    data_root: str | os.PathLike | None = None,
+    seed: int | None = None,
+    progress=None,
+) -> Path:
+    """Build benchmark ``name`` from the raw sources; return its folder.
+
+    out: target folder (default :func:`pheno_bench.paths.benchmark_home`); replaced only once the
+    new build is complete. seed: overrides the spec's frozen seed (a different benchmark).
+    """
+    from pheno_bench.activity import activity_table
+
+    spec = get_spec(name)
+    if seed is not None:
+        spec = spec.model_copy(update={"seed": seed})
+    out = Path(out) if out is not None else benchmark_home(name)
+    log = progress.print if progress is not None else (lambda *a, **k: None)
+    parts = []
+    for cfg in spec.sources:
+        parts.append(get_source(cfg.name).load(data_root, **cfg.options))
+        log(f"ingested {parts[-1].wells.metadata.sources[0]}: {len(parts[-1].wells)} wells")
+    curated = curate(parts, {p.wells.metadata.sources[0]: get_source(c.name).nominal_doses_um for c, p in zip(spec.sources, parts)})
+    log(f"curated: {len(curated.wells)} wells, {len(curated.wells.metadata.feature_names)} shared features, {len(curated.excluded)} exclusions")
+    activity = activity_table(curated.wells, n_permutations=spec.activity_permutations, seed=spec.seed, threshold=spec.activity_threshold)
+    log(f"activity: {int(activity['active'].sum())} of {len(activity)} (molecule, dose) pairs active")
+    try:
+        assignment = assign_splits(curated.wells, spec)
+    except ValueError as exc:  # a violated invariant is a bug or an impossible spec: say which
+        raise PhenoBenchError(f"benchmark {name}: split invariant violated: {exc}") from None
+    staging = out.with_name(f".{out.name}.building")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        manifest = write_benchmark(curated, activity, assignment, spec, staging)
+        _write_card(manifest, staging)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _write_card(manifest: Manifest, root: Path) -> None:
+    from pheno_bench.hub import dataset_card
+    from pheno_bench.io import write_text
+
+    write_text(dataset_card(manifest), root / "README.md")
