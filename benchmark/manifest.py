@@ -61,6 +61,7 @@ class SplitStats(BaseModel):
     scaffolds: int
     dose_levels: dict[str, int] = Field(description="wells per dose level")
     active_pairs: int = Field(description="(molecule, dose) pairs called active")
+    testable_pairs: int = Field(description="(molecule, dose) pairs with an activity p-value (two or more wells)")
     pairs: int = Field(description="(molecule, dose) pairs")
     candidates: int | None = Field(default=None, description="candidate set size (test splits)")
     molecules_in_train: int | None = Field(default=None, description="molecules also in train")

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pheno_bench.curate import Curated, curate
 from pheno_bench.errors import PhenoBenchError
@@ -146,33 +146,35 @@ def hold_out_groups(molecules: pd.DataFrame, target: int, rng: np.random.Generat
 
 def hold_out_images(meta: pd.DataFrame, fraction: float, rng: np.random.Generator) -> np.ndarray:
     """Boolean mask of treated training wells held out as unseen images (see module docstring)."""
-    pair = meta["inchikey"] + "@" + meta["dose_level"]
+    pair, _ = pd.factorize(meta["inchikey"] + "@" + meta["dose_level"])
+    level = meta["dose_level"].to_numpy()
     target = math.ceil(fraction * len(meta))
-    remaining = pair.value_counts()
+    remaining = np.bincount(pair)
     held = np.zeros(len(meta), dtype=bool)
+
+    def take(index: np.ndarray) -> None:
+        held[index] = True
+        np.subtract.at(remaining, pair[index], 1)
+
     plates = meta.groupby("plate", sort=True).indices
     for plate in rng.permutation(np.array(sorted(plates), dtype=object)):
         index = plates[plate]
-        counts = pair.iloc[index].value_counts()
-        if held.sum() + len(index) > target * 1.1 or (remaining[counts.index] <= counts).any():
+        codes, counts = np.unique(pair[index], return_counts=True)
+        if held.sum() + len(index) > target * 1.1 or (remaining[codes] <= counts).any():
             continue
-        held[index] = True
-        remaining[counts.index] -= counts
+        take(index)
         if held.sum() >= target:
             break
-    replicate_order = rng.permutation(len(meta))
-    for i in replicate_order:
+    order = rng.permutation(len(meta))
+    for i in order:
         if held.sum() >= target:
             break
-        if not held[i] and remaining[pair.iat[i]] > 1:
-            held[i] = True
-            remaining[pair.iat[i]] -= 1
-    for level in sorted(set(meta["dose_level"]) - set(meta.loc[held, "dose_level"])):
-        for i in replicate_order:
-            if not held[i] and meta["dose_level"].iat[i] == level and remaining[pair.iat[i]] > 1:
-                held[i] = True
-                remaining[pair.iat[i]] -= 1
-                break
+        if not held[i] and remaining[pair[i]] > 1:
+            take(np.array([i]))
+    for missing in sorted(set(level) - set(level[held]), key=float):
+        spare = [i for i in order if not held[i] and level[i] == missing and remaining[pair[i]] > 1]
+        if spare:
+            take(np.array(spare[:1]))
     return held
 
 
@@ -281,6 +283,7 @@ def _stats(split: str, meta: pd.DataFrame, train_molecules: set[str]) -> SplitSt
         dose_levels={level: int(counts[level]) for level in _dose_order(counts.index)},
         pairs=len(pairs),
         active_pairs=int(pairs["active"].sum()),
+        testable_pairs=int(pairs["p_value"].notna().sum()),
         candidates=len(pairs) if split in TEST_SPLITS else None,
         molecules_in_train=int(treated["inchikey"].drop_duplicates().isin(train_molecules).sum()) if split in TEST_SPLITS else None,
     )
@@ -362,8 +365,6 @@ def build_benchmark(
     out: target folder (default :func:`pheno_bench.paths.benchmark_home`); replaced only once the
     new build is complete. seed: overrides the spec's frozen seed (a different benchmark).
     """
-    from pheno_bench.activity import activity_table
-
     spec = get_spec(name)
     if seed is not None:
         spec = spec.model_copy(update={"seed": seed})
@@ -375,11 +376,13 @@ def build_benchmark(
         log(f"ingested {parts[-1].wells.metadata.sources[0]}: {len(parts[-1].wells)} wells")
     curated = curate(parts, {p.wells.metadata.sources[0]: get_source(c.name).nominal_doses_um for c, p in zip(spec.sources, parts)})
     log(f"curated: {len(curated.wells)} wells, {len(curated.wells.metadata.feature_names)} shared features, {len(curated.excluded)} exclusions")
+    from pheno_bench.activity import activity_table
+
     activity = activity_table(curated.wells, n_permutations=spec.activity_permutations, seed=spec.seed, threshold=spec.activity_threshold)
     log(f"activity: {int(activity['active'].sum())} of {len(activity)} (molecule, dose) pairs active")
     try:
         assignment = assign_splits(curated.wells, spec)
-    except ValueError as exc:  # a violated invariant is a bug or an impossible spec: say which
+    except ValidationError as exc:  # a violated invariant is a bug or an impossible spec: say which
         raise PhenoBenchError(f"benchmark {name}: split invariant violated: {exc}") from None
     staging = out.with_name(f".{out.name}.building")
     shutil.rmtree(staging, ignore_errors=True)

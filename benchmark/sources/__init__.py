@@ -72,7 +72,7 @@ def load_source(name: str, data_root: str | os.PathLike | None = None, **options
     return get_source(name).load(data_root, **options)
 
 
-ADAPTERS = ("cell_injury", "lincs_pilot1")  # LEAD-TODO: add rxrx3_core, synthetic when they land
+ADAPTERS = ("cell_injury", "lincs_pilot1", "rxrx3_core", "synthetic")
 
 
 def _load_adapters() -> None:
