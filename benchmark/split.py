@@ -152,25 +152,27 @@ def hold_out_images(meta: pd.DataFrame, fraction: float, rng: np.random.Generato
     remaining = np.bincount(pair)
     held = np.zeros(len(meta), dtype=bool)
 
-    def take(index: np.ndarray) -> None:
+    def take(index: np.ndarray) -> int:
         held[index] = True
         np.subtract.at(remaining, pair[index], 1)
+        return len(index)
 
+    n_held = 0
     plates = meta.groupby("plate", sort=True).indices
     for plate in rng.permutation(np.array(sorted(plates), dtype=object)):
         index = plates[plate]
         codes, counts = np.unique(pair[index], return_counts=True)
-        if held.sum() + len(index) > target * 1.1 or (remaining[codes] <= counts).any():
+        if n_held + len(index) > target * 1.1 or (remaining[codes] <= counts).any():
             continue
-        take(index)
-        if held.sum() >= target:
+        n_held += take(index)
+        if n_held >= target:
             break
     order = rng.permutation(len(meta))
     for i in order:
-        if held.sum() >= target:
+        if n_held >= target:
             break
         if not held[i] and remaining[pair[i]] > 1:
-            take(np.array([i]))
+            n_held += take(np.array([i]))
     for missing in sorted(set(level) - set(level[held]), key=float):
         spare = [i for i in order if not held[i] and level[i] == missing and remaining[pair[i]] > 1]
         if spare:

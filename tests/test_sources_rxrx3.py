@@ -1,0 +1,180 @@
+"""The rxrx3-core adapter on small files written in exactly the published Hub layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pheno_bench.curate import curate
+from pheno_bench.errors import PhenoBenchError
+from pheno_bench.paths import data_root
+from pheno_bench.sources import rxrx3_core
+from pheno_bench.sources.rxrx3_core import EMBEDDINGS_FILE, METADATA_FILE, NOMINAL_DOSES_UM, SOURCE
+
+pytestmark = pytest.mark.skipif(
+    not (data_root() / "molecules-moshkov2023").is_dir(), reason="needs ../shared/data/molecules-moshkov2023 for real SMILES"
+)
+
+METADATA_COLUMNS = ["well_id", "experiment_name", "plate", "address", "gene", "treatment", "SMILES", "concentration", "perturbation_type", "cell_type", "well_type_label"]
+#: A compound row of the published metadata example (its SMILES carries a CXSMILES extension).
+CXSMILES = "CC1=[N+](CCCCCCCCCC[N+]2=C(C)C=C(N)C3=CC=CC=C23)C2=CC=CC=C2C(N)=C1 |c:1,13,21,29,31,35,t:16,19,23,27|"
+DOSES = ("0.0025", "0.01", "0.025", "0.1", "0.25", "1.0", "2.5", "10.0")
+N_FEATURES = 384
+
+
+def _row(experiment, plate, address, *, gene="", treatment="", smiles="", concentration="", kind="COMPOUND", label=""):
+    return {
+        "well_id": f"{experiment}_{plate}_{address}", "experiment_name": experiment, "plate": str(plate), "address": address,
+        "gene": gene, "treatment": treatment, "SMILES": smiles, "concentration": concentration,
+        "perturbation_type": kind, "cell_type": "HUVEC", "well_type_label": label,
+    }
+
+
+def layout() -> pd.DataFrame:
+    """Two compound plates (5 real molecules + Dequalinium × 8 doses, EMPTY and CRISPR controls) and a gene plate."""
+    smiles = pd.read_csv(data_root() / "molecules-moshkov2023" / "smiles.txt")["smiles"].iloc[[0, 10, 100, 1000, 10000]]
+    molecules = [(f"Compound-{i}", s) for i, s in enumerate(smiles)] + [("Dequalinium", CXSMILES)]
+    rows, slot = [], 0
+    for name, smi in molecules:
+        for dose in DOSES:
+            plate = 1 + slot % 2
+            rows.append(_row("compound-001", plate, f"B{slot:02d}", treatment=name, smiles=smi, concentration=dose, label="treatment"))
+            slot += 1
+    for plate in (1, 2):
+        rows += [_row("compound-001", plate, f"A{i:02d}", treatment="EMPTY_control", label="negative_control") for i in range(4)]
+        rows += [_row("compound-001", plate, f"C{i:02d}", treatment="CRISPR_control", label="negative_control") for i in range(2)]
+    rows.append(_row("compound-001", 1, "D01", treatment="Oddball", smiles=smiles.iloc[0], concentration="0.026", label="treatment"))
+    rows += [_row("gene-001", 1, f"E{i:02d}", gene="PLK1", treatment=f"PLK1_guide_{i}", kind="CRISPR", label="treatment") for i in range(3)]
+    rows += [_row("gene-001", 1, f"F{i:02d}", gene="EMPTY_control", treatment="EMPTY_control", kind="CRISPR", label="negative_control") for i in range(2)]
+    return pd.DataFrame(rows, columns=METADATA_COLUMNS)
+
+
+def write(root: Path, metadata: pd.DataFrame, embeddings: pd.DataFrame) -> Path:
+    folder = root / "rxrx3-core"
+    folder.mkdir(parents=True, exist_ok=True)
+    metadata.to_csv(folder / METADATA_FILE, index=False)
+    embeddings.to_parquet(folder / EMBEDDINGS_FILE, index=False)
+    return root
+
+
+def embeddings_for(well_ids, seed: int = 0) -> pd.DataFrame:
+    """OpenPhenom-shaped rows for ``well_ids``, in a shuffled order (the adapter must join by id)."""
+    rng = np.random.default_rng(seed)
+    values = rng.standard_normal((len(well_ids), N_FEATURES)).astype(np.float32)
+    frame = pd.DataFrame(values, columns=[f"feature_{i}" for i in range(N_FEATURES)])
+    frame.insert(0, "well_id", list(well_ids))
+    return frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+@pytest.fixture
+def published(tmp_path):
+    metadata = layout()
+    missing = "compound-001_2_B03"
+    embeddings = embeddings_for([w for w in metadata["well_id"] if w != missing] + ["compound-009_1_Z99"])
+    return write(tmp_path, metadata, embeddings), metadata, embeddings, missing
+
+
+def test_reads_the_published_layout(published):
+    root, metadata, embeddings, missing = published
+    ingested = SOURCE.load(root)
+    meta = ingested.wells.meta
+    compounds = metadata[(metadata["perturbation_type"] == "COMPOUND") & (metadata["SMILES"] != "")]
+    controls = metadata[(metadata["perturbation_type"] == "COMPOUND") & (metadata["treatment"] == "EMPTY_control")]
+    assert len(meta) == len(compounds) + len(controls) - 1
+    assert "rxrx3-core:" + missing not in set(meta["well_id"])
+    assert meta["is_control"].sum() == len(controls)
+    assert set(meta["plate"]) == {"compound-001_1", "compound-001_2"}
+    assert set(meta["batch"]) == {"compound-001"}
+    assert (meta["well_id"] == "rxrx3-core:" + meta["plate"] + "_" + meta["well"]).all()
+    assert meta.loc[meta["is_control"], ["smiles", "concentration_um"]].isna().all().all()
+    deq = meta[meta["compound_id"] == "Dequalinium"]
+    assert (deq["smiles"] == CXSMILES).all() and sorted(deq["concentration_um"]) == sorted(map(float, DOSES))
+    # Features come from the embedding row with the same well_id, whatever the row order.
+    by_id = embeddings.set_index("well_id")
+    published_ids = meta["well_id"].str.removeprefix("rxrx3-core:")
+    np.testing.assert_array_equal(ingested.wells.features, by_id.loc[published_ids].to_numpy(np.float32))
+    assert ingested.wells.metadata.feature_names == [f"feature_{i}" for i in range(N_FEATURES)]
+    assert set(ingested.files) == {METADATA_FILE, EMBEDDINGS_FILE}
+
+
+def test_reports_what_it_leaves_out(published):
+    root, *_, missing = published
+    reasons = {e["reason"].split(" (")[0]: e for e in SOURCE.load(root).excluded}
+    crispr = reasons["CRISPR gene-knockout well"]
+    assert crispr["wells"] == 5 and "rxrx3-core:gene-001_1_E00" in crispr["id"]
+    no_smiles = next(e for r, e in reasons.items() if "CRISPR_control" in e["reason"])
+    assert no_smiles["wells"] == 4
+    assert reasons[f"no row in {EMBEDDINGS_FILE}"]["id"] == "rxrx3-core:" + missing
+    assert reasons[f"embedding in {EMBEDDINGS_FILE} without a row in {METADATA_FILE}"]["id"] == "rxrx3-core:compound-009_1_Z99"
+
+
+def test_curation_reads_cxsmiles_and_snaps_the_published_doses(published):
+    root, *_ = published
+    curated = curate([SOURCE.load(root)], {"rxrx3-core": NOMINAL_DOSES_UM})
+    meta = curated.wells.meta
+    treated = meta[~meta["is_control"]]
+    assert treated["inchikey"].notna().all()
+    assert set(treated.loc[treated["compound_id"] == "Dequalinium", "dose_level"]) == {"0.0025", "0.01", "0.025", "0.1", "0.25", "1", "2.5", "10"}
+    assert treated.loc[treated["compound_id"] == "Oddball", "dose_level"].tolist() == ["0.025"]
+
+
+def test_a_nan_embedding_is_reported_by_well_id(tmp_path):
+    metadata = layout()
+    embeddings = embeddings_for(metadata["well_id"])
+    bad = "compound-001_1_B04"
+    embeddings.loc[embeddings["well_id"] == bad, "feature_7"] = np.nan
+    ingested = SOURCE.load(write(tmp_path, metadata, embeddings))
+    assert "rxrx3-core:" + bad not in set(ingested.wells.meta["well_id"])
+    assert any(e["id"] == "rxrx3-core:" + bad and EMBEDDINGS_FILE in e["reason"] for e in ingested.excluded)
+    assert np.isfinite(ingested.wells.features).all()
+
+
+@pytest.mark.parametrize("column", ["well_id", "treatment", "SMILES", "concentration", "perturbation_type", "plate"])
+def test_missing_metadata_column_is_one_clear_error(tmp_path, column):
+    metadata = layout()
+    write(tmp_path, metadata.drop(columns=[column]), embeddings_for(metadata["well_id"]))
+    with pytest.raises(PhenoBenchError, match=rf"{METADATA_FILE}: missing columns \['{column}'\]"):
+        SOURCE.load(tmp_path)
+
+
+@pytest.mark.parametrize(("drop", "message"), [(["well_id"], "missing column 'well_id'"), ([f"feature_{i}" for i in range(N_FEATURES)], "no 'feature_\\*' columns")])
+def test_malformed_embeddings_are_one_clear_error(tmp_path, drop, message):
+    metadata = layout()
+    write(tmp_path, metadata, embeddings_for(metadata["well_id"]).drop(columns=drop))
+    with pytest.raises(PhenoBenchError, match=rf"{EMBEDDINGS_FILE}: {message}"):
+        SOURCE.load(tmp_path)
+
+
+def test_bad_metadata_values_name_the_well(tmp_path):
+    metadata = layout()
+    embeddings = embeddings_for(metadata["well_id"])
+    garbled = metadata.copy()
+    garbled.loc[3, "concentration"] = "10 uM"
+    write(tmp_path, garbled, embeddings)
+    with pytest.raises(PhenoBenchError, match=rf"concentration is not a number: {metadata.loc[3, 'well_id']}"):
+        SOURCE.load(tmp_path)
+    write(tmp_path, pd.concat([metadata, metadata.iloc[[0]]]), embeddings)
+    with pytest.raises(PhenoBenchError, match=rf"well_id appears more than once: {metadata.loc[0, 'well_id']}"):
+        SOURCE.load(tmp_path)
+    unknown = metadata.copy()
+    unknown.loc[5, "perturbation_type"] = "SIRNA"
+    write(tmp_path, unknown, embeddings)
+    with pytest.raises(PhenoBenchError, match=r"perturbation_type \['SIRNA'\]"):
+        SOURCE.load(tmp_path)
+
+
+def test_missing_files_and_folder_are_clear_errors(tmp_path):
+    with pytest.raises(PhenoBenchError, match="rxrx3-core: raw data folder not found"):
+        SOURCE.load(tmp_path)
+    metadata = layout()
+    write(tmp_path, metadata, embeddings_for(metadata["well_id"]))
+    (tmp_path / "rxrx3-core" / EMBEDDINGS_FILE).unlink()
+    with pytest.raises(PhenoBenchError, match=f"{EMBEDDINGS_FILE}: OpenPhenom embeddings file not found"):
+        SOURCE.load(tmp_path)
+
+
+def test_registered_under_its_name():
+    assert rxrx3_core.SOURCE.name == "rxrx3-core" and rxrx3_core.SOURCE.nominal_doses_um == NOMINAL_DOSES_UM
