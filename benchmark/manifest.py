@@ -144,21 +144,20 @@ def read_manifest(root: str | os.PathLike) -> Manifest:
         raise PhenoBenchError(f"{path}: invalid benchmark manifest: {str(exc).splitlines()[0]}") from None
 
 
-def verify(root: str | os.PathLike) -> Manifest:
+def verify(root: str | os.PathLike, *, remedy: str = "build or download the benchmark again") -> Manifest:
     """Check every file of the benchmark at ``root`` against its manifest's sha256.
 
-    Raises PhenoBenchError naming the first missing or altered file.
+    Raises PhenoBenchError naming the first missing or altered file, ending with ``remedy``.
     """
     root = Path(root)
     manifest = read_manifest(root)
     for entry in manifest.files:
         path = root / entry.path
         if not path.is_file():
-            raise PhenoBenchError(f"{path}: listed in the manifest but missing; download the benchmark again")
+            raise PhenoBenchError(f"{path}: listed in the manifest but missing; {remedy}")
         if sha256_file(path) != entry.sha256:
             raise PhenoBenchError(
-                f"{path}: sha256 does not match the manifest (file altered or corrupted); "
-                "delete it and download the benchmark again"
+                f"{path}: sha256 does not match the manifest (file altered or corrupted); {remedy}"
             )
     return manifest
 
