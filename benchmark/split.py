@@ -89,7 +89,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
                 "IAKHMKGGTNLKSZ-INIZCTEOSA-N",  # colchicine
                 "KYRVNWMVYQXFEU-UHFFFAOYSA-N",  # nocodazole
                 "QDLHCMPXEPAAMD-QAIWCSMKSA-N",  # wortmannin
-                "WYAFDBZQKJDCKZ-FDXRJHMNSA-N",  # radicicol
+                "WYZWZEOGROVVHK-GTMNPGAYSA-N",  # radicicol
             ),
         ),
         BenchmarkSpec(
@@ -233,6 +233,8 @@ def assign_splits(wells: Wells, spec: BenchmarkSpec) -> SplitAssignment:
 
     main = treated & ~dataset
     molecules = meta.loc[main, ["inchikey", "group"]].drop_duplicates("inchikey").sort_values("inchikey", ignore_index=True)
+    if absent := sorted(set(spec.anchor_molecules) - set(molecules["inchikey"])):
+        raise PhenoBenchError(f"benchmark {spec.name}: anchor molecules {absent} are not among its curated molecules")
     eligible = ~molecules["inchikey"].isin(spec.anchor_molecules).to_numpy()
     for name, fraction in (("unseen_molecules", spec.unseen_molecules_fraction), ("valid", spec.valid_fraction)):
         free = eligible & ~molecules["inchikey"].isin(meta.loc[split != "train", "inchikey"]).to_numpy()
