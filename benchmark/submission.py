@@ -1,0 +1,354 @@
+"""The submission file: one parquet of embeddings keyed by (split, kind, id), validated strictly.
+
+A submission holds, for each test split it covers, one embedding per query and one per candidate
+of that split. Rows are found by id, never by position. Pheno-bench metadata (benchmark name and
+fingerprint, model name, similarity) sits in the parquet schema metadata under ``pheno_bench``.
+:func:`read_submission` turns every kind of bad file into one :class:`PhenoBenchError` that names
+the file, the split, a few offending ids and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pheno_bench.errors import PhenoBenchError
+from pheno_bench.io import read_parquet, sha256_file, write_parquet
+from pheno_bench.schema import METADATA_KEY, TEST_SPLITS, features_matrix
+
+FORMAT_VERSION = 1
+KINDS = ("query", "candidate")
+ID_FILES = {"query": "queries/{split}.parquet (column query_id)", "candidate": "candidates/{split}.parquet (column candidate_id)"}
+
+FORMAT = f"""\
+pheno-bench submission format, version {FORMAT_VERSION}
+
+One parquet file. One row per embedded query or candidate of a test split; rows are matched by
+id, so their order does not matter.
+
+  column     type                            meaning
+  split      string                          {" | ".join(TEST_SPLITS)}
+  kind       string                          query | candidate
+  id         string                          query_id from queries/<split>.parquet, or
+                                             candidate_id from candidates/<split>.parquet
+  embedding  fixed_size_list<float32>[dim]   the model's embedding; the same dim in every row
+
+Schema metadata, key "pheno_bench", a JSON object:
+  {{"format_version": {FORMAT_VERSION}, "benchmark": "<name>", "fingerprint": "<64 hex: the benchmark's>",
+   "model": "<your model's name>", "similarity": "cosine" | "dot", "description": "<optional>"}}
+
+A split is scored only if the file has every query and every candidate of it; a split the file
+leaves out is reported as "not evaluated". Embeddings must be finite; under cosine no vector may
+be zero. Write one with pheno_bench.submission.write_submission, or copy the layout of
+`pheno-bench submission template <benchmark> --out example.parquet`.
+"""
+
+
+class SubmissionMetadata(BaseModel):
+    """What a submission says about itself (the ``pheno_bench`` schema metadata)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format_version: Literal[1] = FORMAT_VERSION
+    benchmark: str = Field(min_length=1, description="benchmark name, e.g. cell-injury-v1")
+    fingerprint: str = Field(pattern=r"^[0-9a-f]{64}$", description="the benchmark's manifest fingerprint")
+    model: str = Field(min_length=1, description="model name shown in results and on the leaderboard")
+    similarity: Literal["cosine", "dot"] = "cosine"
+    description: str = ""
+
+
+@dataclass
+class SplitEmbeddings:
+    """The embeddings of one covered split, in the benchmark's order.
+
+    queries: float32 (n_queries, dim), row i embeds the i-th query of queries/<split>.parquet.
+    candidates: float32 (n_candidates, dim), row j embeds the j-th candidate of candidates/<split>.parquet.
+    """
+
+    queries: np.ndarray
+    candidates: np.ndarray
+
+
+@dataclass
+class Submission:
+    """A validated submission: metadata, file hash and the embeddings of each covered split."""
+
+    path: Path
+    metadata: SubmissionMetadata
+    sha256: str
+    dim: int
+    splits: dict[str, SplitEmbeddings]
+
+
+def expected_input_format(expected: Mapping[str, tuple[Sequence[str], Sequence[str]]] | None = None) -> str:
+    """The submission format as text; with ``expected`` (split -> (query ids, candidate ids)) also the sizes."""
+    if not expected:
+        return FORMAT
+    lines = ["", "This benchmark expects:"]
+    for split, (query_ids, candidate_ids) in expected.items():
+        lines.append(
+            f"  {split:<17} {len(query_ids):>7} queries (e.g. {query_ids[0]!r})  "
+            f"{len(candidate_ids):>6} candidates (e.g. {candidate_ids[0]!r})"
+        )
+    return FORMAT + "\n".join(lines) + "\n"
+
+
+def write_submission(
+    path: str | os.PathLike,
+    *,
+    benchmark: str,
+    fingerprint: str,
+    model: str,
+    queries: Mapping[str, tuple[Sequence[str], np.ndarray]],
+    candidates: Mapping[str, tuple[Sequence[str], np.ndarray]],
+    similarity: str = "cosine",
+    description: str = "",
+) -> Path:
+    """Write a submission parquet atomically.
+
+    queries, candidates: split -> (ids, embeddings of shape (len(ids), dim)).
+    """
+    metadata = SubmissionMetadata(
+        benchmark=benchmark, fingerprint=fingerprint, model=model, similarity=similarity, description=description
+    )
+    blocks = [(split, kind, ids, emb) for kind, part in (("query", queries), ("candidate", candidates)) for split, (ids, emb) in part.items()]
+    for split, kind, ids, emb in blocks:
+        if np.ndim(emb) != 2 or len(emb) != len(ids):
+            raise ValueError(f"{split} {kind} embeddings have shape {np.shape(emb)}, expected ({len(ids)}, dim)")
+    dims = {np.shape(emb)[1] for *_, emb in blocks}
+    if len(dims) != 1:
+        raise ValueError(f"all embeddings must have one dimension, got {sorted(dims) or 'no embeddings'}")
+    dim = dims.pop()
+    split_col = [split for split, _, ids, _ in blocks for _ in range(len(ids))]
+    kind_col = [kind for _, kind, ids, _ in blocks for _ in range(len(ids))]
+    id_col = [str(i) for *_, ids, _ in blocks for i in ids]
+    flat = np.concatenate([np.asarray(emb, dtype=np.float32).reshape(-1) for *_, emb in blocks])
+    table = pa.table(
+        {
+            "split": pa.array(split_col, pa.string()),
+            "kind": pa.array(kind_col, pa.string()),
+            "id": pa.array(id_col, pa.string()),
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), dim),
+        }
+    ).replace_schema_metadata({METADATA_KEY: metadata.model_dump_json().encode()})
+    write_parquet(table, path)
+    return Path(path)
+
+
+def template(
+    path: str | os.PathLike,
+    *,
+    benchmark: str,
+    fingerprint: str,
+    expected: Mapping[str, tuple[Sequence[str], Sequence[str]]],
+    dim: int = 64,
+    seed: int = 0,
+) -> Path:
+    """Write a valid submission of random Gaussian embeddings (model ``random``) covering ``expected``."""
+    rng = np.random.default_rng(seed)
+    queries, candidates = {}, {}
+    for split, (query_ids, candidate_ids) in expected.items():
+        queries[split] = (query_ids, rng.standard_normal((len(query_ids), dim), dtype=np.float32))
+        candidates[split] = (candidate_ids, rng.standard_normal((len(candidate_ids), dim), dtype=np.float32))
+    return write_submission(
+        path,
+        benchmark=benchmark,
+        fingerprint=fingerprint,
+        model="random",
+        queries=queries,
+        candidates=candidates,
+        description=f"random Gaussian embeddings, dim {dim}, seed {seed}: the chance level",
+    )
+
+
+def _some(ids, k: int = 3) -> str:
+    """A short quoted list of ids: "'a', 'b', 'c' and 7 more"."""
+    ids = list(ids)
+    shown = ", ".join(repr(str(i)) for i in ids[:k])
+    return shown + (f" and {len(ids) - k} more" if len(ids) > k else "")
+
+
+def read_submission(
+    path: str | os.PathLike,
+    *,
+    benchmark: str,
+    fingerprint: str,
+    expected: Mapping[str, tuple[Sequence[str], Sequence[str]]],
+) -> Submission:
+    """Read and validate a submission against a benchmark.
+
+    benchmark, fingerprint: the benchmark's name and manifest fingerprint.
+    expected: split -> (query ids, candidate ids) in the benchmark's order.
+    Raises PhenoBenchError (file, split, ids, fix) on the first problem found.
+    """
+    path = Path(path)
+    table = read_parquet(path, what="submission")
+    metadata = _metadata(path, table.schema, benchmark, fingerprint)
+    if table.num_rows == 0:
+        raise PhenoBenchError(f"{path}: the submission has no rows; add one row per query and candidate of each test split")
+    split_col, kind_col, id_col = (_string_column(path, table, name) for name in ("split", "kind", "id"))
+    dim, embeddings = _embedding_matrix(path, table, id_col, split_col)
+    frame = pd.DataFrame({"split": split_col, "kind": kind_col, "id": id_col})
+    if bad := sorted(set(frame["split"]) - set(TEST_SPLITS)):
+        raise PhenoBenchError(
+            f"{path}: unknown split value(s) {_some(bad)}; split must be one of {', '.join(TEST_SPLITS)} "
+            "(train and valid are not scored)"
+        )
+    if bad := sorted(set(frame["kind"]) - set(KINDS)):
+        raise PhenoBenchError(f"{path}: unknown kind value(s) {_some(bad)}; kind must be 'query' or 'candidate'")
+    splits = {}
+    for split in TEST_SPLITS:
+        if not (frame["split"] == split).any():
+            continue
+        ordered = {}
+        for kind, ids in zip(KINDS, expected[split]):
+            rows = np.flatnonzero((frame["split"] == split).to_numpy() & (frame["kind"] == kind).to_numpy())
+            ordered[kind] = embeddings[rows[_positions(path, split, kind, frame["id"].to_numpy()[rows], ids)]]
+            _check_values(path, split, kind, ordered[kind], ids, metadata.similarity)
+        splits[split] = SplitEmbeddings(queries=ordered["query"], candidates=ordered["candidate"])
+    return Submission(path=path, metadata=metadata, sha256=sha256_file(path), dim=dim, splits=splits)
+
+
+def peek_metadata(path: str | os.PathLike) -> SubmissionMetadata:
+    """The metadata of a submission file, read without its rows (to find its benchmark)."""
+    path = Path(path)
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError):
+        read_parquet(path, what="submission")  # raises the clear error
+        raise
+    return _parse_metadata(path, schema)
+
+
+def _metadata(path: Path, schema: pa.Schema, benchmark: str, fingerprint: str) -> SubmissionMetadata:
+    metadata = _parse_metadata(path, schema)
+    if metadata.benchmark != benchmark:
+        raise PhenoBenchError(
+            f"{path}: made for benchmark {metadata.benchmark!r}, not {benchmark!r}; "
+            f"pass --benchmark pointing at {metadata.benchmark}, or re-embed the splits of {benchmark}"
+        )
+    if metadata.fingerprint != fingerprint:
+        raise PhenoBenchError(
+            f"{path}: made for {benchmark} with fingerprint {metadata.fingerprint[:12]}…, but this copy of "
+            f"{benchmark} has fingerprint {fingerprint[:12]}… (a different build); download the published "
+            f"benchmark (`pheno-bench splits download`) and re-embed its queries and candidates"
+        )
+    return metadata
+
+
+def _parse_metadata(path: Path, schema: pa.Schema) -> SubmissionMetadata:
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raise PhenoBenchError(
+            f"{path}: no 'pheno_bench' metadata in the parquet schema; write the file with "
+            "pheno_bench.submission.write_submission (format: `pheno-bench evaluate --format`)"
+        )
+    try:
+        return SubmissionMetadata.model_validate(json.loads(raw))
+    except ValueError as exc:
+        first = exc.errors()[0] if isinstance(exc, ValidationError) else {"loc": (), "msg": str(exc)}
+        where = ".".join(str(p) for p in first["loc"]) or "metadata"
+        raise PhenoBenchError(
+            f"{path}: invalid 'pheno_bench' metadata ({where}: {first['msg']}); "
+            "see `pheno-bench evaluate --format` for the fields"
+        ) from None
+
+
+def _string_column(path: Path, table: pa.Table, name: str) -> np.ndarray:
+    if name not in table.column_names:
+        raise PhenoBenchError(
+            f"{path}: no column {name!r} (has {', '.join(table.column_names)}); "
+            "a submission has columns split, kind, id, embedding"
+        )
+    column = table.column(name)
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        raise PhenoBenchError(f"{path}: column {name!r} has type {column.type}; it must hold strings")
+    if column.null_count:
+        raise PhenoBenchError(f"{path}: column {name!r} has {column.null_count} empty (null) value(s); fill every row")
+    return column.to_numpy()
+
+
+def _embedding_matrix(path: Path, table: pa.Table, ids: np.ndarray, splits: np.ndarray) -> tuple[int, np.ndarray]:
+    """The (rows, dim) float32 embedding matrix, after type, null and dimension checks."""
+    if "embedding" not in table.column_names:
+        raise PhenoBenchError(f"{path}: no column 'embedding'; a submission has columns split, kind, id, embedding")
+    column = table.column("embedding").combine_chunks()
+    kind = column.type
+    if not (pa.types.is_fixed_size_list(kind) or pa.types.is_list(kind) or pa.types.is_large_list(kind)):
+        raise PhenoBenchError(f"{path}: column 'embedding' has type {kind}; it must be a fixed-size list of float32")
+    if not pa.types.is_float32(kind.value_type):
+        raise PhenoBenchError(
+            f"{path}: column 'embedding' holds {kind.value_type}, not float32; "
+            "cast the embeddings with .astype(numpy.float32) before writing"
+        )
+    if column.null_count:
+        rows = np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))
+        raise PhenoBenchError(
+            f"{path}: split {splits[rows[0]]}: {len(rows)} row(s) without an embedding (ids {_some(ids[rows])}); "
+            "give every row a vector"
+        )
+    lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+    dim = int(np.bincount(lengths).argmax())
+    if dim == 0:
+        raise PhenoBenchError(f"{path}: embeddings are empty lists; give every row a vector of the model's dimension")
+    if (odd := np.flatnonzero(lengths != dim)).size:
+        raise PhenoBenchError(
+            f"{path}: split {splits[odd[0]]}: {odd.size} embedding(s) of length other than {dim} "
+            f"(ids {_some(ids[odd])}; lengths {', '.join(map(str, sorted(set(lengths[odd].tolist()))))}); "
+            "every query and candidate embedding must have the same dimension"
+        )
+    return dim, features_matrix(column, dim)
+
+
+def _positions(path: Path, split: str, kind: str, got: np.ndarray, wanted: Sequence[str]) -> np.ndarray:
+    """For each wanted id, the index of its row in ``got``; errors on duplicate, unknown, missing ids."""
+    source = ID_FILES[kind].format(split=split)
+    got_index = pd.Index(got)
+    if got_index.has_duplicates:
+        dup = got_index[got_index.duplicated()].unique()
+        raise PhenoBenchError(
+            f"{path}: split {split}: {len(dup)} {kind} id(s) appear more than once ({_some(dup)}); "
+            f"keep one row per {kind}"
+        )
+    wanted_index = pd.Index(wanted)
+    if (unknown := got_index.difference(wanted_index, sort=False)).size:
+        raise PhenoBenchError(
+            f"{path}: split {split}: {len(unknown)} unknown {kind} id(s) ({_some(unknown)}); "
+            f"ids must come from {source} of this benchmark"
+        )
+    positions = got_index.get_indexer(wanted_index)
+    if (missing := np.flatnonzero(positions < 0)).size:
+        raise PhenoBenchError(
+            f"{path}: split {split}: {missing.size} of {len(wanted)} {kind} id(s) missing ({_some(wanted_index[missing])}); "
+            f"embed every id of {source}, or leave the split out entirely"
+        )
+    return positions
+
+
+def _check_values(path: Path, split: str, kind: str, emb: np.ndarray, ids: Sequence[str], similarity: str) -> None:
+    bad = np.flatnonzero(~np.isfinite(emb).all(axis=1))
+    if bad.size:
+        raise PhenoBenchError(
+            f"{path}: split {split}: {bad.size} {kind} embedding(s) contain NaN or infinity (ids {_some(np.asarray(ids)[bad])}); "
+            "fix the model output (e.g. numpy.nan_to_num) before writing"
+        )
+    if similarity == "cosine":
+        zero = np.flatnonzero(~np.any(emb != 0, axis=1))
+        if zero.size:
+            raise PhenoBenchError(
+                f"{path}: split {split}: {zero.size} {kind} embedding(s) are zero vectors (ids {_some(np.asarray(ids)[zero])}), "
+                "which have no cosine similarity; give them a non-zero vector or set similarity to 'dot'"
+            )

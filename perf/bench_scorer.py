@@ -1,0 +1,187 @@
+"""Scorer speed and memory on synthetic data (issue 3 targets).
+
+    python perf/bench_scorer.py                      # 100k queries x 20k candidates x 256 dims
+    python perf/bench_scorer.py --queries 20000      # a quicker run
+
+Each phase runs in a fresh subprocess so that its peak resident memory (ru_maxrss) is its own:
+
+- score:  the scorer's ranks (per query and averaged views, diagnostics), interleaved with the
+          floor: the bare chunked products queries @ candidates.T it must do (output discarded);
+          then the summaries with and without the molecule bootstrap.
+- read:   reading and validating a submission parquet of the same size.
+- naive:  full similarity matrix + full argsort of every row, at --naive x --naive, against the
+          scorer's ranks on the same data.
+
+Timings are the best of --repeats runs, wall and CPU (process) seconds: on a shared machine the
+CPU time and the ratios of interleaved runs are steadier than wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_info
+
+from pheno_bench.evaluate import SplitKey, bootstrap_weights, rank_split, retrieval_ranks
+from pheno_bench.submission import read_submission, write_submission
+
+DOSES = ("0.1", "0.3", "1", "3", "10")
+
+
+def synthetic(n_queries: int, n_candidates: int, dim: int, seed: int = 0) -> tuple[SplitKey, np.ndarray, np.ndarray]:
+    """An answer key (molecules x 5 doses, 10 molecules per scaffold) and random float32 embeddings."""
+    rng = np.random.default_rng(seed)
+    candidate_molecule = np.arange(n_candidates) // len(DOSES)
+    true_index = rng.integers(0, n_candidates, n_queries)
+    molecule = candidate_molecule[true_index]
+    labels = pd.DataFrame(
+        {
+            "molecule": molecule,
+            "dose_level": np.asarray(DOSES)[true_index % len(DOSES)],
+            "scaffold_group": (molecule // 10).astype(str),
+            "active": rng.random(n_queries) < 0.5,
+            "in_train": molecule % 3 == 0,
+        }
+    )
+    key = SplitKey(
+        "unseen_dataset",
+        np.array([f"q-{i:08x}" for i in range(n_queries)], dtype=object),
+        np.array([f"M{m:010d}@{DOSES[i % len(DOSES)]}" for i, m in enumerate(candidate_molecule)], dtype=object),
+        true_index,
+        candidate_molecule,
+        labels,
+    )
+    queries = rng.standard_normal((n_queries, dim), dtype=np.float32)
+    candidates = rng.standard_normal((n_candidates, dim), dtype=np.float32)
+    return key, queries, candidates
+
+
+def timed(fn, repeats: int = 1) -> tuple[float, float, object]:
+    """Best wall and CPU seconds of ``repeats`` runs of fn, and fn's output."""
+    best_wall = best_cpu = float("inf")
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = fn()
+        best_wall, best_cpu = min(best_wall, time.perf_counter() - wall), min(best_cpu, time.process_time() - cpu)
+    return best_wall, best_cpu, out
+
+
+def phase_score(args) -> dict:
+    key, queries, candidates = synthetic(args.queries, args.candidates, args.dim)
+    rows = max(1, int(args.memory_mb * 2**20) // (5 * args.candidates))
+    candidates_t = np.ascontiguousarray(candidates.T)
+    averaged = queries[: np.unique(key.true_index).size]
+
+    def floor():
+        for x in (queries, averaged):
+            for start in range(0, len(x), rows):
+                x[start : start + rows] @ candidates_t
+
+    out = {"chunk_rows": rows, "matmul": [], "rank": []}
+    for _ in range(args.repeats):  # interleaved, so both see the same load
+        out["matmul"].append(timed(floor)[:2])
+        *seconds, ranked = timed(lambda: rank_split(key, queries, candidates, memory_mb=args.memory_mb))
+        out["rank"].append(seconds)
+    for label, n in (("summary", 0), ("summary_bootstrap", args.bootstrap)):
+        def summarise():
+            weights = bootstrap_weights(key.n_molecules, n_resamples=n, rng=np.random.default_rng(0))
+            return [view.summarise(key.split, weights) for view in (ranked.per_query, ranked.averaged)]
+
+        out[label] = timed(summarise, args.repeats)[:2]
+    out["n_subsets"] = sum(len(names) for _, _, names in ranked.per_query.partitions(key.split))
+    return out
+
+
+def phase_read(args) -> dict:
+    key, queries, candidates = synthetic(args.queries, args.candidates, args.dim)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "submission.parquet"
+        write_submission(
+            path, benchmark="perf", fingerprint="0" * 64, model="random",
+            queries={key.split: (key.query_ids, queries)}, candidates={key.split: (key.candidate_ids, candidates)},
+        )
+        del queries, candidates
+        expected = {key.split: (key.query_ids, key.candidate_ids)}
+        seconds = timed(lambda: read_submission(path, benchmark="perf", fingerprint="0" * 64, expected=expected))[:2]
+        return {"read": seconds, "file_mb": path.stat().st_size / 2**20}
+
+
+def phase_naive(args) -> dict:
+    key, queries, candidates = synthetic(args.naive, args.naive, args.dim)
+    true = key.true_index
+
+    def naive():
+        sims = queries @ candidates.T
+        order = np.argsort(-sims, axis=1, kind="stable")
+        return 1 + np.argmax(order == true[:, None], axis=1)
+
+    naive_s, _, naive_ranks = timed(naive)
+    ours_s, _, (ranks, _) = timed(lambda: retrieval_ranks(queries, candidates, true_index=true, candidate_molecule=key.candidate_molecule, memory_mb=args.memory_mb))
+    # the naive sort breaks near-ties (within TIE_RTOL) by position; the scorer counts them against
+    return {"naive_s": naive_s, "scorer_s": ours_s, "same_rank_fraction": float((naive_ranks == ranks).mean()), "max_rank_difference": int(np.abs(naive_ranks - ranks).max())}
+
+
+PHASES = {"score": phase_score, "read": phase_read, "naive": phase_naive}
+
+
+def report(args, results: dict) -> None:
+    s, r, n = results["score"], results["read"], results["naive"]
+    matmul, rank = (np.min(s[k], axis=0) for k in ("matmul", "rank"))
+    ratios = [rk[0] / mm[0] for mm, rk in zip(s["matmul"], s["rank"])]
+    bootstrap = np.subtract(s["summary_bootstrap"], s["summary"])
+    scoring = rank + s["summary"]
+    total = r["read"][0] + rank[0] + s["summary_bootstrap"][0]
+    row = lambda label, pair, note="": print(f"{label:<46}{pair[0]:7.2f} /{pair[1]:7.2f}   {note}")
+    print(f"\n{args.queries} queries x {args.candidates} candidates x {args.dim} dims; best of {args.repeats}; wall s / CPU s")
+    row("bare chunked matmul (queries + averaged)", matmul)
+    row("ranks: both views, diagnostics", rank, f"{rank[0] / matmul[0]:.2f}x the matmul (interleaved runs: {', '.join(f'{x:.2f}' for x in ratios)}; CPU {rank[1] / matmul[1]:.2f}x)")
+    row(f"summaries, no bootstrap ({s['n_subsets']} subsets per view)", s["summary"])
+    row(f"bootstrap ({args.bootstrap} resamples) adds", bootstrap, f"{100 * bootstrap[0] / scoring[0]:.1f}% of scoring (CPU {100 * bootstrap[1] / scoring[1]:.1f}%)")
+    row(f"read + validate the submission ({r['file_mb']:.0f} MB)", r["read"])
+    print(f"{'total: read, rank, summarise':<46}{total:7.2f}            peak memory {max(s['peak_rss_mb'], r['peak_rss_mb']):.0f} MB")
+    print(
+        f"naive full sort at {args.naive}x{args.naive}: {n['naive_s']:.2f} s vs scorer {n['scorer_s']:.2f} s = "
+        f"{n['naive_s'] / n['scorer_s']:.1f}x faster; naive peak {n['peak_rss_mb']:.0f} MB; same rank for "
+        f"{100 * n['same_rank_fraction']:.2f}% of queries, the others within {n['max_rank_difference']} (near-ties counted against)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--queries", type=int, default=100_000)
+    parser.add_argument("--candidates", type=int, default=20_000)
+    parser.add_argument("--dim", type=int, default=256)
+    parser.add_argument("--naive", type=int, default=20_000, help="size of the naive full-sort comparison")
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--memory-mb", type=float, default=64)
+    parser.add_argument("--repeats", type=int, default=2, help="runs per timing; the best is kept")
+    parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        out = PHASES[args.phase](args)
+        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(out))
+        return
+    blas = [(i["internal_api"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
+    print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}, BLAS {blas}, numpy {np.__version__}")
+    results = {}
+    for phase in PHASES:
+        proc = subprocess.run([sys.executable, __file__, "--phase", phase, *sys.argv[1:]], capture_output=True, text=True, check=True)
+        results[phase] = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(phase, results[phase], flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    report(args, results)
+
+
+if __name__ == "__main__":
+    main()
