@@ -153,7 +153,7 @@ def dose_sort_key(level: str) -> tuple[float, str]:
         return float("inf"), level
 
 
-def _format(value: float, metric: str) -> str:
+def format_value(value: float, metric: str) -> str:
     if metric == "median_rank":
         return f"{value:.0f}"
     return f"{value:.3f}" if metric == "mrr" else f"{100 * value:.1f}"
@@ -162,8 +162,8 @@ def _format(value: float, metric: str) -> str:
 def _cell(value: float, low: float | None, high: float | None, metric: str) -> str:
     """The value, and its interval on a second, dim line."""
     if low is None:
-        return _format(value, metric)
-    return f"{_format(value, metric)}\n[dim]{_format(low, metric)}–{_format(high, metric)}[/]"
+        return format_value(value, metric)
+    return f"{format_value(value, metric)}\n[dim]{format_value(low, metric)}–{format_value(high, metric)}[/]"
 
 
 HEADERS = {
@@ -199,7 +199,7 @@ def results_table(results: Results) -> Table:
                 metrics = subsets[name].metrics
                 table.add_row(split, name + suffix, str(subsets[name].n_queries), *[_cell(metrics[m].value, metrics[m].low, metrics[m].high, m) for m in HEADERS])
         chance = result.per_query.subsets["all"].metrics
-        table.add_row(split, "[italic]chance[/]", f"/{result.n_candidates}", *[_format(chance[m].chance, m) for m in HEADERS], end_section=True)
+        table.add_row(split, "[italic]chance[/]", f"/{result.n_candidates}", *[format_value(chance[m].chance, m) for m in HEADERS], end_section=True)
     return table
 
 
