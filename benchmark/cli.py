@@ -251,12 +251,12 @@ def baselines_run(
 ) -> None:
     """Train a baseline per seed, embed the test splits, write a submission per seed and score it."""
     from pheno_bench.baselines.featurise import get_featuriser
-    from pheno_bench.baselines.run import print_tables, run_baseline
+    from pheno_bench.baselines.run import run_baseline, seeds_table
 
     overrides = {k: v for k, v in (("samples_seen", samples), ("device", device)) if v is not None}
     runs = run_baseline(name, benchmark=benchmark, seeds=_seed_list(ctx, seeds), out=out, results_dir=results, featuriser=get_featuriser(featuriser) if featuriser else None,
                         progress=progress, log=console.print, **overrides)
-    print_tables({name: runs}, console, what=name)
+    console.print(seeds_table({name: runs}, title=name))
     console.print(f"wrote entry {out} ({len(runs)} seeds)")
 
 
@@ -272,11 +272,11 @@ def baselines_ablate(
     progress: bool = _PROGRESS,
 ) -> None:
     """The baseline with each guideline switched off in turn, one table per split."""
-    from pheno_bench.baselines.run import ablate, print_tables
+    from pheno_bench.baselines.run import ablate, seeds_table
 
     overrides = {k: v for k, v in (("samples_seen", samples), ("device", device)) if v is not None}
     rows = ablate(name, benchmark=benchmark, seeds=_seed_list(ctx, seeds), out=out, progress=progress, log=console.print, **overrides)
-    print_tables(rows, console, what=f"ablation of {name}")
+    console.print(seeds_table(rows, title=f"ablation of {name}"))
 
 
 # --- leaderboard --------------------------------------------------------------------------

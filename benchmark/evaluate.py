@@ -4,8 +4,10 @@ For each query of a test split, its **rank** is the number of the split's candid
 similarity is at least that of the true (molecule, dose) candidate: ties count against the
 submission, so a constant embedding gets rank ``n_candidates``. Similarities within
 ``TIE_RTOL * |q| * max|c|`` of each other count as ties (float32 rounding makes equal vectors
-score unequal by about 1e-8 of that scale). The **molecule rank** is the same count taken at the
-best-scoring dose of the true molecule. Ranks are computed in chunks of queries (one chunked
+score unequal by about 1e-8 of that scale). The **molecule rank** is 1 + the number of candidates
+of *other* molecules scoring at least the best-scoring dose of the true molecule (the true
+molecule's own doses never count against it, so a dose-blind model is not penalised at the
+molecule level; ties with other molecules still are). Ranks are computed in chunks of queries (one chunked
 matrix product), so memory is bounded by ``memory_mb`` whatever the number of queries.
 
 Metrics (per split, per subset of queries): top-K% accuracy (rank <= ceil(K * n_candidates / 100),
@@ -48,7 +50,7 @@ from pheno_bench.submission import Submission, expected_input_format, peek_metad
 #: Version of the scoring rules. Major: a number changes meaning (results of different majors
 #: are never compared or mixed). Minor: something is added, old numbers unchanged. Patch: a fix
 #: that changes no number.
-SCORER_VERSION = "1.0.0"
+SCORER_VERSION = "2.0.0"
 TOP_PERCENTS = (1, 5)
 METRICS = ("top_1pct", "top_5pct", "molecule_top_1pct", "molecule_top_5pct", "mrr", "median_rank")
 LOWER_IS_BETTER = frozenset({"median_rank"})
@@ -103,13 +105,16 @@ def retrieval_ranks(
         sims = np.matmul(queries[start:stop], candidates_t, out=sims_buffer[: stop - start])
         true = sims[local, true_index[start:stop]]
         cols = query_members[start:stop]
-        best = np.where(cols >= 0, sims[local[:, None], cols], -np.inf).max(axis=1)
+        own = np.where(cols >= 0, sims[local[:, None], cols], -np.inf)
+        best = own.max(axis=1)
         tol = scale[start:stop]
         ranks[start:stop] = _count_at_least(sims, true - tol, above)
-        molecule_ranks[start:stop] = ranks[start:stop]
+        at_best = ranks[start:stop].copy()
         if (better := best > true).any():  # another dose of the true molecule scores higher
             counts = _count_at_least(sims, np.where(better, best - tol, np.inf), above)
-            molecule_ranks[start:stop][better] = counts[better]
+            at_best[better] = counts[better]
+        own_at_best = (own >= (best - tol)[:, None]).sum(axis=1)
+        molecule_ranks[start:stop] = at_best - own_at_best + 1
     return ranks, molecule_ranks
 
 

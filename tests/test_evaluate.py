@@ -31,13 +31,15 @@ from pheno_bench.submission import write_submission
 
 
 def sort_ranks(sims: np.ndarray, true_index: np.ndarray, candidate_molecule: np.ndarray, tol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Reference: full similarity matrix, each row sorted; rank = position of the last score >= target - tol."""
+    """Reference: full similarity matrix, each row sorted; rank = position of the last score >= target - tol.
+
+    Molecule rank: 1 + the position of the best true-molecule dose among the other molecules' candidates.
+    """
     ranks, molecule_ranks = [], []
     for row, true, eps in zip(sims, true_index, tol):
-        descending = -np.sort(-row)
-        best = row[candidate_molecule == candidate_molecule[true]].max()
-        for target, out in ((row[true], ranks), (best, molecule_ranks)):
-            out.append(np.searchsorted(-descending, -(target - eps), side="right"))
+        own = candidate_molecule == candidate_molecule[true]
+        ranks.append(np.searchsorted(np.sort(-row), -(row[true] - eps), side="right"))
+        molecule_ranks.append(1 + np.searchsorted(np.sort(-row[~own]), -(row[own].max() - eps), side="right"))
     return np.array(ranks), np.array(molecule_ranks)
 
 
@@ -63,6 +65,16 @@ def test_ranks_match_full_sort_on_integer_data_with_ties(seed):
     np.testing.assert_array_equal(ranks, ref_ranks)
     np.testing.assert_array_equal(molecule_ranks, ref_molecule)
     assert (molecule_ranks <= ranks).all() and ranks.max() <= len(candidates)
+
+
+def test_dose_blind_model_is_not_penalised_at_molecule_level():
+    """All doses of a molecule share one embedding: the dose is a 1-in-3 tie, the molecule is found."""
+    molecule = np.repeat(np.arange(20), 3)
+    candidates = np.repeat(np.eye(20, dtype=np.float32), 3, axis=0)
+    true = np.arange(60)
+    ranks, molecule_ranks = retrieval_ranks(candidates[true], candidates, true_index=true, candidate_molecule=molecule)
+    assert (ranks == 3).all()  # tied with its own two other doses: ties count against the dose
+    assert (molecule_ranks == 1).all()
 
 
 def test_ranks_match_full_sort_under_cosine_with_duplicates():
@@ -277,7 +289,7 @@ def test_results_are_deterministic_and_round_trip(bench, tmp_path):
     results = read_results(first)
     assert results.submission.sha256 and results.bootstrap.unit == "molecule"
     assert results == Results.model_validate(json.loads(second.read_text()))
-    other = results.model_copy(update={"scorer_version": "2.0.0"})
+    other = results.model_copy(update={"scorer_version": "99.0.0"})  # another major
     ensure_comparable({"a": results, "b": results})
     with pytest.raises(PhenoBenchError, match="b differ from a"):
         ensure_comparable({"a": results, "b": other})

@@ -173,8 +173,8 @@ def test_results_of_different_benchmarks_or_scorers_are_never_mixed(toy, tmp_pat
     other_bench = results.model_copy(update={"benchmark": results.benchmark.model_copy(update={"fingerprint": "0" * 64})})
     with pytest.raises(PhenoBenchError, match="fingerprint"):
         check_comparable({"a": results, "b": other_bench})
-    other_scorer = results.model_copy(update={"scorer_version": "1.1.0"})
-    with pytest.raises(PhenoBenchError, match="scorer versions 1.0.0, 1.1.0"):
+    other_scorer = results.model_copy(update={"scorer_version": "2.1.0"})
+    with pytest.raises(PhenoBenchError, match=f"scorer versions {results.scorer_version}, 2.1.0"):
         check_comparable({"a": results, "b": other_scorer})
 
 

@@ -1,0 +1,257 @@
+"""``baselines run`` and ``baselines ablate``: train per seed, embed the test splits, submit, score.
+
+A run writes a leaderboard entry (``<out>/metadata.yaml`` + ``<out>/seed-<N>.parquet``, the
+layout of :mod:`pheno_bench.leaderboard`) and the scorer's results per seed
+(``<results>/seed-<N>.json``, by default under the pheno-bench home, since an entry folder holds
+submissions only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from rich.table import Table
+
+from pheno_bench.baselines.config import ABLATIONS, BaselineConfig, get_config
+from pheno_bench.baselines.data import (
+    Standardiser,
+    TrainingSet,
+    candidate_frame,
+    load_wells,
+    molecule_inputs,
+    query_inputs,
+    training_set,
+)
+from pheno_bench.baselines.featurise import Featuriser, get_featuriser
+from pheno_bench.baselines.train import device_for, embed, train
+from pheno_bench.errors import PhenoBenchError
+from pheno_bench.evaluate import Evaluator
+from pheno_bench.leaderboard import EntryMetadata, add_entry, check_entry_name, seed_file
+from pheno_bench.paths import home
+from pheno_bench.io import write_json
+from pheno_bench.results import Results, write_results
+from pheno_bench.schema import TEST_SPLITS
+from pheno_bench.submission import write_submission
+
+PAPER_URLS = {
+    "molphenix": "https://arxiv.org/abs/2409.08302",
+    "cloome": "https://doi.org/10.1038/s41467-023-42328-w",
+    "clip": "https://arxiv.org/abs/2103.00020",
+}
+
+
+def default_results_dir(benchmark: str, name: str) -> Path:
+    """Where a run keeps its per-seed results: ``<home>/results/<benchmark>/<name>``."""
+    return home() / "results" / benchmark / name
+
+
+@dataclass
+class Prepared:
+    """A benchmark read once for one configuration: training set and every test split's inputs."""
+
+    evaluator: Evaluator
+    config: BaselineConfig
+    featuriser: Featuriser
+    training: TrainingSet
+    queries: dict[str, tuple[list[str], np.ndarray]] = field(default_factory=dict)
+    candidates: dict[str, tuple[list[str], np.ndarray]] = field(default_factory=dict)
+
+
+def prepare(evaluator: Evaluator, config: BaselineConfig, featuriser: Featuriser | None = None) -> Prepared:
+    """Featurise and standardise the train wells and the test splits' queries and candidates."""
+    root, manifest = evaluator.root, evaluator.manifest
+    featuriser = featuriser or get_featuriser(config.featuriser)
+    wells = load_wells(root, "train")
+    standardiser = Standardiser.fit(wells.features)
+    levels = sorted(set(wells.meta["dose_level"].astype(str)), key=float)  # one-hot over the doses trained on
+    prepared = Prepared(
+        evaluator,
+        config,
+        featuriser,
+        training_set(wells, config, featuriser=featuriser, levels=levels, standardiser=standardiser, origin=str(root / "wells/train.parquet")),
+    )
+    for split in TEST_SPLITS:
+        ids, features = query_inputs(root, split, len(manifest.feature_names))
+        prepared.queries[split] = (ids, standardiser(features))
+        frame = candidate_frame(root, split)
+        origin = str(root / f"candidates/{split}.parquet")
+        prepared.candidates[split] = (
+            frame["candidate_id"].tolist(),
+            molecule_inputs(frame, config, featuriser=featuriser, levels=levels, origin=origin),
+        )
+    return prepared
+
+
+def train_and_submit(prepared: Prepared, *, seed: int, path: Path, progress: bool = True) -> tuple[Path, int]:
+    """Train one seed, embed every test split, write the submission; returns (path, parameters)."""
+    config, manifest = prepared.config, prepared.evaluator.manifest
+    model = train(prepared.training, config, seed=seed, progress=progress)
+    queries = {split: (ids, embed(model, x, kind="phenomic")) for split, (ids, x) in prepared.queries.items()}
+    candidates = {split: (ids, embed(model, x, kind="molecule")) for split, (ids, x) in prepared.candidates.items()}
+    write_submission(
+        path,
+        benchmark=manifest.name,
+        fingerprint=manifest.fingerprint,
+        model=config.title,
+        queries=queries,
+        candidates=candidates,
+        description=f"pheno-bench reference baseline {config.name}, seed {seed}, featuriser {prepared.featuriser.key}",
+    )
+    parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return path, parameters
+
+
+def entry_metadata(config: BaselineConfig, *, benchmark: str, fingerprint: str, seeds: Sequence[int], parameters: int, featuriser: str) -> EntryMetadata:
+    """The leaderboard metadata of a baseline entry."""
+    return EntryMetadata(
+        model=config.title,
+        kind="baseline",
+        description=f"{config.description} Paper: {config.paper}. Molecules: {featuriser}.",
+        authors=["pheno-bench reference baselines"],
+        code_url=config.code or None,
+        paper_url=PAPER_URLS.get(config.name),
+        benchmark=benchmark,
+        training_data=f"the train split of {benchmark} only (fingerprint {fingerprint[:12]}); no pre-training",
+        test_molecules_seen=False,
+        seeds=list(seeds),
+        parameters=parameters,
+        hardware=hardware(config),
+        date=dt.date.today(),
+        licence="CC-BY-4.0",
+    )
+
+
+def hardware(config: BaselineConfig) -> str:
+    """What training ran on, in words."""
+    from pheno_bench.baselines._torch import torch
+
+    if device_for(config).type == "cuda":
+        return f"GPU {torch.cuda.get_device_name()}, torch {torch.__version__}"
+    return f"{platform.machine()} CPU ({os.cpu_count()} cores), {config.threads} torch thread(s), torch {torch.__version__}"
+
+
+def run_baseline(
+    name: str,
+    *,
+    benchmark: str | os.PathLike,
+    seeds: Sequence[int] = (0, 1, 2),
+    out: str | os.PathLike,
+    results_dir: str | os.PathLike | None = None,
+    featuriser: Featuriser | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    **overrides,
+) -> dict[int, Results]:
+    """Train baseline ``name`` once per seed on ``benchmark``; write the entry at ``out`` and results.
+
+    The entry folder (its name a valid entry name) is replaced whole, once every seed is done, by
+    :func:`pheno_bench.leaderboard.add_entry`. Returns seed -> the scorer's Results.
+    ``overrides`` replace fields of the configuration.
+    """
+    config = get_config(name, **overrides)
+    out = Path(out)
+    check_entry_name(out.name)
+    evaluator = Evaluator(benchmark)
+    manifest = evaluator.manifest
+    results_dir = Path(results_dir) if results_dir is not None else default_results_dir(manifest.name, name)
+    prepared = prepare(evaluator, config, featuriser)
+    results, files, parameters = {}, [], 0
+    with tempfile.TemporaryDirectory() as staging:
+        for seed in seeds:
+            start = time.perf_counter()
+            path, parameters = train_and_submit(prepared, seed=seed, path=Path(staging) / seed_file(seed), progress=progress)
+            results[seed] = evaluator.evaluate(path)
+            write_results(results[seed], results_dir / f"seed-{seed}.json")
+            files.append(path)
+            log(f"{name} seed {seed}: {time.perf_counter() - start:.1f} s, {summary_line(results[seed])}")
+        metadata = entry_metadata(
+            config, benchmark=manifest.name, fingerprint=manifest.fingerprint, seeds=seeds, parameters=parameters, featuriser=prepared.featuriser.key
+        )
+        add_entry(files, entry=out.name, metadata=metadata, submissions=out.parent, benchmark=evaluator.root, replace=True)
+    return results
+
+
+def headline(results: Results, split: str, subset: str, metric: str) -> float | None:
+    """One per-query number from results (None if the split or subset is absent)."""
+    result = results.splits.get(split)
+    if result is None or not result.evaluated or subset not in result.per_query.subsets:
+        return None
+    return result.per_query.subsets[subset].metrics[metric].value
+
+
+def summary_line(results: Results) -> str:
+    """Top-1% accuracy, all and active queries, per split (in percent)."""
+    parts = []
+    for split in TEST_SPLITS:
+        values = [headline(results, split, subset, "top_1pct") for subset in ("all", "active")]
+        parts.append(f"{split} top-1% " + "/".join("–" if v is None else f"{100 * v:.1f}" for v in values))
+    return "; ".join(parts)
+
+
+def ablate(
+    name: str,
+    *,
+    benchmark: str | os.PathLike,
+    seeds: Sequence[int] = (0, 1, 2),
+    out: str | os.PathLike | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    **overrides,
+) -> dict[str, dict[int, Results]]:
+    """Baseline ``name`` with each guideline switched off in turn (see ``ABLATIONS``).
+
+    Submissions and results go to ``out`` (default ``<home>/results/<benchmark>/ablate-<name>``),
+    plus ``summary.json``; returns row label -> seed -> Results.
+    """
+    if name not in ABLATIONS:
+        raise PhenoBenchError(f"no ablation defined for {name!r}; ablations exist for {sorted(ABLATIONS)}")
+    evaluator = Evaluator(benchmark)
+    out = Path(out) if out is not None else default_results_dir(evaluator.manifest.name, f"ablate-{name}")
+    rows: dict[str, dict[int, Results]] = {}
+    for key, label, changes in ABLATIONS[name]:
+        config = get_config(name, **{**overrides, **changes})
+        prepared = prepare(evaluator, config)
+        rows[label] = {}
+        for seed in seeds:
+            path, _ = train_and_submit(prepared, seed=seed, path=out / key / seed_file(seed), progress=progress)
+            rows[label][seed] = evaluator.evaluate(path)
+            write_results(rows[label][seed], out / key / f"seed-{seed}.json")
+            log(f"{label} seed {seed}: {summary_line(rows[label][seed])}")
+    write_json({label: {str(s): r.model_dump(mode="json") for s, r in by_seed.items()} for label, by_seed in rows.items()}, out / "summary.json")
+    return rows
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    array = np.asarray(values, dtype=np.float64)
+    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
+
+
+COLUMNS = (("top_1pct", "all"), ("top_1pct", "active"), ("top_5pct", "all"), ("top_5pct", "active"), ("molecule_top_1pct", "active"), ("mrr", "all"))
+
+
+def seeds_table(rows: dict[str, dict[int, Results]], *, title: str) -> Table:
+    """Rows (label -> seed -> Results): per split, mean ± sd over seeds of the headline metrics (percent; MRR as is)."""
+    table = Table(title=f"{title} (per query, mean ± sd over seeds)")
+    table.add_column("split")
+    table.add_column("model")
+    for metric, subset in COLUMNS:
+        table.add_column(f"{metric.replace('_', ' ')} ({subset})", justify="right")
+    for split in TEST_SPLITS:
+        for index, (label, by_seed) in enumerate(rows.items()):
+            cells = []
+            for metric, subset in COLUMNS:
+                values = [v for r in by_seed.values() if (v := headline(r, split, subset, metric)) is not None]
+                scale = 1 if metric == "mrr" else 100
+                mean, sd = mean_sd([scale * v for v in values]) if values else (float("nan"), 0.0)
+                cells.append(f"{mean:.3f} ± {sd:.3f}" if metric == "mrr" else f"{mean:.1f} ± {sd:.1f}")
+            table.add_row(split if index == 0 else "", label, *cells, end_section=index == len(rows) - 1)
+    return table
