@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.io import read_parquet, write_parquet
 from pheno_bench.paths import home
-from pheno_bench.schema import features_matrix
+from pheno_bench.schema import features_matrix, matrix_column
 
 
 @runtime_checkable
@@ -165,6 +165,5 @@ def featurise(smiles: Sequence[str], featuriser: Featuriser, *, cache: bool = Tr
 def _write_cache(path: Path, key: str, known: dict[str, np.ndarray]) -> None:
     names = sorted(known)
     matrix = np.stack([known[s] for s in names]).astype(np.float32)
-    features = pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), matrix.shape[1])
-    table = pa.table({"smiles": names, "features": features}).replace_schema_metadata({"key": key})
+    table = pa.table({"smiles": names, "features": matrix_column(matrix)}).replace_schema_metadata({"key": key})
     write_parquet(table, path)

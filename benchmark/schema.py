@@ -92,8 +92,7 @@ class Wells:
         }
         schema = wells_schema(self.features.shape[1], extra)
         columns = [pa.array(self.meta[f.name], type=f.type, from_pandas=True) for f in schema if f.name != "features"]
-        flat = pa.array(self.features.reshape(-1), type=pa.float32())
-        columns.append(pa.FixedSizeListArray.from_arrays(flat, self.features.shape[1]))
+        columns.append(matrix_column(self.features))
         meta = {METADATA_KEY: self.metadata.model_dump_json().encode()}
         return pa.Table.from_arrays(columns, schema=schema.with_metadata(meta))
 
@@ -107,6 +106,12 @@ class Wells:
         features = features_matrix(table.column("features"), len(metadata.feature_names))
         meta = table.drop_columns(["features"]).to_pandas()
         return cls(meta, features, metadata)
+
+
+def matrix_column(matrix: np.ndarray) -> pa.FixedSizeListArray:
+    """A fixed-size float32 list column from a (rows, width) matrix; the inverse of :func:`features_matrix`."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    return pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1), type=pa.float32()), matrix.shape[1])
 
 
 def features_matrix(column: pa.ChunkedArray | pa.Array, n_features: int) -> np.ndarray:

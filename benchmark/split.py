@@ -45,7 +45,7 @@ from pheno_bench.manifest import (
     write_manifest,
 )
 from pheno_bench.paths import benchmark_home
-from pheno_bench.schema import SPLITS, TEST_SPLITS, Wells
+from pheno_bench.schema import SPLITS, TEST_SPLITS, Wells, matrix_column
 from pheno_bench.sources import get_source
 
 MOLECULE_TOLERANCE = 0.02
@@ -265,11 +265,6 @@ def query_id(spec: BenchmarkSpec, well_id: str) -> str:
     return "q-" + hashlib.sha256(f"{spec.name}|{spec.seed}|{well_id}".encode()).hexdigest()[:16]
 
 
-def _features_table(columns: dict[str, pa.Array | list], features: np.ndarray) -> pa.Table:
-    flat = pa.array(features.reshape(-1), type=pa.float32())
-    return pa.table({**columns, "features": pa.FixedSizeListArray.from_arrays(flat, features.shape[1])})
-
-
 def _dose_order(labels) -> list[str]:
     return sorted(set(labels), key=float)
 
@@ -323,7 +318,7 @@ def write_benchmark(curated: Curated, activity: pd.DataFrame, assignment: SplitA
         part["query_id"] = [query_id(spec, w) for w in part["well_id"]]
         order = np.argsort(part["query_id"].to_numpy(), kind="stable")
         part, features = part.iloc[order], features[order]
-        write_parquet(_features_table({"query_id": part["query_id"].tolist()}, features), out / queries_path(split))
+        write_parquet(pa.table({"query_id": part["query_id"].tolist(), "features": matrix_column(features)}), out / queries_path(split))
         candidates = part.drop_duplicates("candidate_id").sort_values("candidate_id")
         candidates = candidates[["candidate_id", "inchikey", "smiles", "dose_level", "nominal_um"]].rename(columns={"nominal_um": "concentration_um"})
         write_parquet(pa.Table.from_pandas(candidates, preserve_index=False), out / candidates_path(split))

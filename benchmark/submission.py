@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.io import read_parquet, sha256_file, write_parquet
-from pheno_bench.schema import METADATA_KEY, TEST_SPLITS, features_matrix
+from pheno_bench.schema import METADATA_KEY, TEST_SPLITS, features_matrix, matrix_column
 
 FORMAT_VERSION = 1
 KINDS = ("query", "candidate")
@@ -133,13 +133,13 @@ def write_submission(
     split_col = [split for split, _, ids, _ in blocks for _ in range(len(ids))]
     kind_col = [kind for _, kind, ids, _ in blocks for _ in range(len(ids))]
     id_col = [str(i) for *_, ids, _ in blocks for i in ids]
-    flat = np.concatenate([np.asarray(emb, dtype=np.float32).reshape(-1) for *_, emb in blocks])
+    matrix = np.concatenate([np.asarray(emb, dtype=np.float32).reshape(-1, dim) for *_, emb in blocks])
     table = pa.table(
         {
             "split": pa.array(split_col, pa.string()),
             "kind": pa.array(kind_col, pa.string()),
             "id": pa.array(id_col, pa.string()),
-            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), dim),
+            "embedding": matrix_column(matrix),
         }
     ).replace_schema_metadata({METADATA_KEY: metadata.model_dump_json().encode()})
     write_parquet(table, path)
