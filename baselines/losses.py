@@ -77,3 +77,26 @@ def sigmoid_loss(
     """
     logits = inv_tau * x @ y.T + bias
     return F.binary_cross_entropy_with_logits(logits, targets, reduction="sum") / len(x)
+
+
+def s2l_similarity(phenomic: torch.Tensor, positives: torch.Tensor, *, c: float, threshold: float) -> torch.Tensor:
+    """MolPhenix S2L inter-sample similarity (n, n) of frozen phenomic inputs (n, d).
+
+    u = inputs L2-normalised; s_ij = 1 − (4/π)·arctan(‖u_i − u_j‖² / c), set to 0 below
+    ``threshold``, and 1 where i and j share a class.
+    """
+    u = F.normalize(phenomic, dim=1)
+    distance2 = torch.cdist(u, u, compute_mode="donot_use_mm_for_euclid_dist") ** 2
+    similarity = 1 - (4 / math.pi) * torch.atan(distance2 / c)
+    similarity = torch.where(similarity < threshold, torch.zeros_like(similarity), similarity)
+    return torch.where(positives, torch.ones_like(similarity), similarity)
+
+
+def s2l_loss(
+    x: torch.Tensor, y: torch.Tensor, similarity: torch.Tensor, inv_tau: torch.Tensor | float, bias: torch.Tensor | float,
+    *, gamma: float, delta: float,
+) -> torch.Tensor:
+    """MolPhenix S2L: loss = −(1/n) Σ_ij [ s_ij log σ(z_ij) + (γ − δ·s_ij) log σ(−z_ij) ],
+    z = inv_tau · x yᵀ + bias (a phenotype i against molecule j)."""
+    logits = inv_tau * x @ y.T + bias
+    return -(similarity * F.logsigmoid(logits) + (gamma - delta * similarity) * F.logsigmoid(-logits)).sum() / len(x)

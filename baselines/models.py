@@ -6,7 +6,7 @@ import math
 
 from pheno_bench.baselines._torch import torch
 from pheno_bench.baselines.config import BaselineConfig
-from pheno_bench.baselines.losses import clip_loss, cloob_loss, sigmoid_loss, soft_targets
+from pheno_bench.baselines.losses import clip_loss, cloob_loss, s2l_loss, s2l_similarity, sigmoid_loss, soft_targets
 
 nn = torch.nn
 
@@ -58,6 +58,11 @@ class DualEncoder(nn.Module):
             return clip_loss(x, y, positives, inv_tau)
         if self.config.loss == "cloob":
             return cloob_loss(x, y, positives, inv_tau, self.config.hopfield_beta)
+        config = self.config
+        if config.soft_targets == "paper":
+            with torch.no_grad():
+                similarity = s2l_similarity(phenomic, positives, c=config.s2l_c, threshold=config.s2l_threshold)
+            return s2l_loss(x, y, similarity, inv_tau, self.bias, gamma=config.s2l_gamma, delta=config.s2l_delta)
         with torch.no_grad():
-            targets = soft_targets(phenomic, positives, scale=soft_scale, weight=self.config.soft_weight)
+            targets = soft_targets(phenomic, positives, scale=soft_scale, weight=config.soft_weight)
         return sigmoid_loss(x, y, targets, inv_tau, self.bias)

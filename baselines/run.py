@@ -34,7 +34,7 @@ from pheno_bench.baselines.featurise import Featuriser, get_featuriser
 from pheno_bench.baselines.train import device_for, embed, train
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.evaluate import Evaluator
-from pheno_bench.leaderboard import EntryMetadata, add_entry, check_entry_name, seed_file
+from pheno_bench.leaderboard import EntryMetadata, check_entry_name, seed_file
 from pheno_bench.paths import home
 from pheno_bench.io import write_json
 from pheno_bench.results import Results, write_results
@@ -104,12 +104,13 @@ def train_and_submit(prepared: Prepared, *, seed: int, path: Path, progress: boo
         queries=queries,
         candidates=candidates,
         description=f"pheno-bench reference baseline {config.name}, seed {seed}, featuriser {prepared.featuriser.key}",
+        **({"fold": manifest.fold} if getattr(manifest, "fold", None) is not None else {}),
     )
     parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return path, parameters
 
 
-def entry_metadata(config: BaselineConfig, *, benchmark: str, fingerprint: str, seeds: Sequence[int], parameters: int, featuriser: str) -> EntryMetadata:
+def entry_metadata(config: BaselineConfig, *, benchmark: str, fingerprint: str, seeds: Sequence[int], parameters: int, featuriser: str, folds: Sequence[int] | None = None) -> EntryMetadata:
     """The leaderboard metadata of a baseline entry."""
     return EntryMetadata(
         model=config.title,
@@ -119,9 +120,12 @@ def entry_metadata(config: BaselineConfig, *, benchmark: str, fingerprint: str, 
         code_url=config.code or None,
         paper_url=PAPER_URLS.get(config.name),
         benchmark=benchmark,
-        training_data=f"the train split of {benchmark} only (fingerprint {fingerprint[:12]}); no pre-training",
-        test_molecules_seen=False,
+        training_data=f"the train split of {benchmark} only (fingerprint {fingerprint[:12]})"
+        + ("; molecule encoder MiniMol, pre-trained by its authors on public molecule property sets that likely include "
+           "some test molecules (never their Cell Painting phenotypes), frozen" if "minimol" in featuriser else "; no pre-training"),
+        test_molecules_seen="minimol" in featuriser,
         seeds=list(seeds),
+        folds=list(folds) if folds is not None else None,
         parameters=parameters,
         hardware=hardware(config),
         date=dt.date.today(),
@@ -146,37 +150,51 @@ def run_baseline(
     out: str | os.PathLike,
     results_dir: str | os.PathLike | None = None,
     featuriser: Featuriser | None = None,
+    folds: Sequence[int] | None = None,
+    replace: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
     **overrides,
-) -> dict[int, Results]:
-    """Train baseline ``name`` once per seed on ``benchmark``; write the entry at ``out`` and results.
+) -> dict:
+    """Train baseline ``name`` once per seed (and fold) on ``benchmark``; write the entry at ``out`` and results.
 
-    The entry folder (its name a valid entry name) is replaced whole, once every seed is done, by
-    :func:`pheno_bench.leaderboard.add_entry`. Returns seed -> the scorer's Results.
+    The entry is written once every run is done, by :func:`pheno_bench.baselines.entries.write_entry`:
+    an existing entry is refused unless ``replace``, and its seeds/folds that this run does not
+    write are kept. Returns seed -> Results (benchmark without folds) or (seed, fold) -> Results.
     ``overrides`` replace fields of the configuration.
     """
+    from pheno_bench.baselines.entries import benchmark_folds, run_path, write_entry
+    from pheno_bench.baselines.probes import hashlib_fingerprint
+
+    if isinstance(featuriser, str):  # a featuriser name is a configuration field
+        overrides, featuriser = {**overrides, "featuriser": featuriser}, None
     config = get_config(name, **overrides)
     out = Path(out)
     check_entry_name(out.name)
-    evaluator = Evaluator(benchmark)
-    manifest = evaluator.manifest
-    results_dir = Path(results_dir) if results_dir is not None else default_results_dir(manifest.name, name)
-    prepared = prepare(evaluator, config, featuriser)
-    results, files, parameters = {}, [], 0
+    if out.exists() and not replace:
+        raise PhenoBenchError(f"{out}: entry already exists; pass --replace to overwrite the seeds/folds this run writes (others are kept)")
+    root, roots = benchmark_folds(benchmark, list(folds) if folds else None)
+    results, files, parameters, used = {}, {}, 0, None
     with tempfile.TemporaryDirectory() as staging:
-        for seed in seeds:
-            start = time.perf_counter()
-            path, parameters = train_and_submit(prepared, seed=seed, path=Path(staging) / seed_file(seed), progress=progress)
-            results[seed] = evaluator.evaluate(path)
-            write_results(results[seed], results_dir / f"seed-{seed}.json")
-            files.append(path)
-            log(f"{name} seed {seed}: {time.perf_counter() - start:.1f} s, {summary_line(results[seed])}")
-        metadata = entry_metadata(
-            config, benchmark=manifest.name, fingerprint=manifest.fingerprint, seeds=seeds, parameters=parameters, featuriser=prepared.featuriser.key
-        )
-        add_entry(files, entry=out.name, metadata=metadata, submissions=out.parent, benchmark=evaluator.root, replace=True)
-    return results
+        for fold, fold_root in roots.items():
+            evaluator = Evaluator(fold_root)
+            manifest = evaluator.manifest
+            rdir = Path(results_dir) if results_dir is not None else default_results_dir(manifest.name, name)
+            prepared = prepare(evaluator, config, featuriser)
+            used = prepared.featuriser.key
+            for seed in seeds:
+                start = time.perf_counter()
+                path, parameters = train_and_submit(prepared, seed=seed, path=Path(staging) / run_path(seed, fold), progress=progress)
+                results[(seed, fold)] = evaluator.evaluate(path)
+                write_results(results[(seed, fold)], rdir / run_path(seed, fold).replace(".parquet", ".json"))
+                files[(seed, fold)] = path
+                where = f" fold {fold}" if fold is not None else ""
+                log(f"{name}{where} seed {seed}: {time.perf_counter() - start:.1f} s, {summary_line(results[(seed, fold)])}")
+        fingerprint = manifest.fingerprint if None in roots else hashlib_fingerprint(root)
+        metadata = entry_metadata(config, benchmark=manifest.name, fingerprint=fingerprint, seeds=seeds, parameters=parameters, featuriser=used,
+                                  folds=None if None in roots else sorted(roots))
+        write_entry(out, files, metadata, benchmark=root, replace=replace)
+    return {seed: r for (seed, _), r in results.items()} if None in roots else results
 
 
 def headline(results: Results, split: str, subset: str, metric: str) -> float | None:
@@ -184,7 +202,8 @@ def headline(results: Results, split: str, subset: str, metric: str) -> float | 
     result = results.splits.get(split)
     if result is None or not result.evaluated or subset not in result.per_query.subsets:
         return None
-    return result.per_query.subsets[subset].metrics[metric].value
+    estimate = result.per_query.subsets[subset].metrics.get(metric)  # none when the subset is too few to score
+    return None if estimate is None else estimate.value
 
 
 def summary_line(results: Results) -> str:
@@ -202,31 +221,46 @@ def ablate(
     benchmark: str | os.PathLike,
     seeds: Sequence[int] = (0, 1, 2),
     out: str | os.PathLike | None = None,
+    rows: Sequence[str] | None = None,
+    folds: Sequence[int] | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
     **overrides,
-) -> dict[str, dict[int, Results]]:
-    """Baseline ``name`` with each guideline switched off in turn (see ``ABLATIONS``).
+) -> dict[str, dict]:
+    """Baseline ``name`` with each ablation row of ``ABLATIONS[name]`` (or the keys in ``rows``).
 
-    Submissions and results go to ``out`` (default ``<home>/results/<benchmark>/ablate-<name>``),
-    plus ``summary.json``; returns row label -> seed -> Results.
+    Per row, fold and seed the submission is scored and only its results JSON is kept
+    (``out/<row>/[fold-<k>/]seed-<n>.json``; default out ``<home>/results/<benchmark>/ablate-<name>``),
+    plus ``summary.json``. Returns row label -> seed -> Results (or (seed, fold) -> Results).
     """
+    from pheno_bench.baselines.entries import benchmark_folds, run_path
+
     if name not in ABLATIONS:
         raise PhenoBenchError(f"no ablation defined for {name!r}; ablations exist for {sorted(ABLATIONS)}")
-    evaluator = Evaluator(benchmark)
-    out = Path(out) if out is not None else default_results_dir(evaluator.manifest.name, f"ablate-{name}")
-    rows: dict[str, dict[int, Results]] = {}
-    for key, label, changes in ABLATIONS[name]:
-        config = get_config(name, **{**overrides, **changes})
-        prepared = prepare(evaluator, config)
-        rows[label] = {}
-        for seed in seeds:
-            path, _ = train_and_submit(prepared, seed=seed, path=out / key / seed_file(seed), progress=progress)
-            rows[label][seed] = evaluator.evaluate(path)
-            write_results(rows[label][seed], out / key / f"seed-{seed}.json")
-            log(f"{label} seed {seed}: {summary_line(rows[label][seed])}")
-    write_json({label: {str(s): r.model_dump(mode="json") for s, r in by_seed.items()} for label, by_seed in rows.items()}, out / "summary.json")
-    return rows
+    table = [row for row in ABLATIONS[name] if rows is None or row[0] in rows]
+    if rows is not None and (unknown := sorted(set(rows) - {key for key, _, _ in table})):
+        raise PhenoBenchError(f"no ablation row {unknown[0]!r} for {name}; rows are {[key for key, _, _ in ABLATIONS[name]]}")
+    root, roots = benchmark_folds(benchmark, list(folds) if folds else None)
+    first = Evaluator(next(iter(roots.values())))
+    out = Path(out) if out is not None else default_results_dir(first.manifest.name, f"ablate-{name}")
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as staging:
+        for key, label, changes in table:
+            config = get_config(name, **{**overrides, **changes})
+            results[label] = {}
+            for fold, fold_root in roots.items():
+                evaluator = Evaluator(fold_root)
+                prepared = prepare(evaluator, config)
+                for seed in seeds:
+                    path, _ = train_and_submit(prepared, seed=seed, path=Path(staging) / key / run_path(seed, fold), progress=progress)
+                    result = evaluator.evaluate(path)
+                    path.unlink()
+                    write_results(result, out / key / run_path(seed, fold).replace(".parquet", ".json"))
+                    results[label][seed if fold is None else (seed, fold)] = result
+                    log(f"{label}" + (f" fold {fold}" if fold is not None else "") + f" seed {seed}: {summary_line(result)}")
+    summary = {label: {str(k): r.model_dump(mode="json") for k, r in by_run.items()} for label, by_run in results.items()}
+    write_json(summary, out / "summary.json")
+    return results
 
 
 def mean_sd(values: Sequence[float]) -> tuple[float, float]:

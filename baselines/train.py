@@ -63,6 +63,7 @@ def train(data: TrainingSet, config: BaselineConfig, *, seed: int, progress: boo
     device = device_for(config)
     model = DualEncoder(data.phenomic.shape[1], data.molecule.shape[1], config).to(device)
     phenomic = torch.from_numpy(data.phenomic).to(device)
+    subsets = np.random.default_rng([seed, 1]) if data.members is not None else None
     molecule = torch.from_numpy(data.molecule).to(device)
     classes = torch.from_numpy(data.classes).to(device)
     decay = [p for p in model.parameters() if p.ndim > 1]
@@ -75,8 +76,10 @@ def train(data: TrainingSet, config: BaselineConfig, *, seed: int, progress: boo
     batches = batch_indices(data, config, np.random.default_rng(seed))
     model.train()
     for _ in track(range(config.steps), description=f"training {config.name} seed {seed}", disable=not progress):
-        index = torch.from_numpy(next(batches)).to(device)
-        loss = model.loss(phenomic[index], molecule[index], classes[index], soft_scale=data.soft_scale)
+        rows = next(batches)
+        index = torch.from_numpy(rows).to(device)
+        inputs = phenomic[index] if subsets is None else torch.from_numpy(data.batch_phenomic(rows, subsets)).to(device)
+        loss = model.loss(inputs, molecule[index], classes[index], soft_scale=data.soft_scale)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()

@@ -47,8 +47,8 @@ def write_text(text: str, path: str | os.PathLike) -> None:
 
 
 def write_json(obj, path: str | os.PathLike) -> None:
-    """Write ``obj`` as sorted, indented JSON, atomically."""
-    write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n", path)
+    """Write ``obj`` as sorted, indented, strict JSON (NaN or infinity is an error), atomically."""
+    write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n", path)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

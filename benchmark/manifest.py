@@ -18,10 +18,10 @@ import json
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from pheno_bench.errors import PhenoBenchError
-from pheno_bench.io import sha256_file, write_json
+from pheno_bench.io import sha256_file, write_json, write_text
 from pheno_bench.paths import benchmark_home
 from pheno_bench.schema import SPLITS, TEST_SPLITS
 
@@ -75,7 +75,15 @@ class SourceInfo(BaseModel):
 
 
 class Manifest(BaseModel):
-    """Everything that identifies a built benchmark; frozen once written."""
+    """Everything that identifies a built benchmark; frozen once written.
+
+    Unknown top-level fields are refused. A manifest read from disk has as fingerprint the sha256
+    of the file's exact bytes (so any edit, whitespace included, makes another benchmark).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    _file_sha256: str | None = PrivateAttr(None)  # sha256 of the bytes it was read from
+    _read_canonical: str | None = PrivateAttr(None)  # sha256 of to_bytes() when read: a copy with changes is a new manifest
 
     format_version: int = FORMAT_VERSION
     name: str
@@ -90,6 +98,10 @@ class Manifest(BaseModel):
     splits: list[SplitStats]
     excluded: list[dict] = Field(default_factory=list, description="wells or molecules left out, with why")
     files: list[FileEntry]
+    fold: int | None = Field(
+        None, ge=0, exclude_if=lambda v: v is None,
+        description="which scaffold cross-validation fold of the benchmark this folder is (None: a benchmark without folds)",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> "Manifest":
@@ -115,8 +127,9 @@ class Manifest(BaseModel):
 
     @property
     def fingerprint(self) -> str:
-        """sha256 over the manifest's bytes: names this exact benchmark."""
-        return hashlib.sha256(self.to_bytes()).hexdigest()
+        """sha256 of manifest.json's exact bytes (read from disk), or of the bytes :func:`write_manifest` writes."""
+        canonical = hashlib.sha256(self.to_bytes()).hexdigest()
+        return self._file_sha256 if self._file_sha256 and canonical == self._read_canonical else canonical
 
 
 def file_entry(root: Path, relpath: str) -> FileEntry:
@@ -126,7 +139,7 @@ def file_entry(root: Path, relpath: str) -> FileEntry:
 
 def write_manifest(manifest: Manifest, root: str | os.PathLike) -> Path:
     path = Path(root) / MANIFEST
-    write_json(manifest.model_dump(mode="json"), path)
+    write_text(manifest.to_bytes().decode(), path)  # exactly the bytes the fingerprint hashes
     return path
 
 
@@ -138,10 +151,21 @@ def read_manifest(root: str | os.PathLike) -> Manifest:
             f"{path}: no benchmark manifest; build one with `pheno-bench splits build` "
             "or fetch one with `pheno-bench splits download`"
         )
+    raw = path.read_bytes()
+    if b'"kind": "fold-set"' in raw:
+        from pheno_bench.folds import read_fold_set
+
+        k = read_fold_set(root).k
+        raise PhenoBenchError(f"{path}: {Path(root).name} is a set of {k} folds, not one benchmark; address a fold: {Path(root) / 'fold-0'} .. fold-{k - 1} (or NAME/fold-K as --benchmark)")
     try:
-        return Manifest.model_validate_json(path.read_bytes())
+        manifest = Manifest.model_validate_json(raw)
     except ValueError as exc:
-        raise PhenoBenchError(f"{path}: invalid benchmark manifest: {str(exc).splitlines()[0]}") from None
+        first = exc.errors()[0] if hasattr(exc, "errors") else None
+        where = f"{'.'.join(map(str, first['loc'])) or 'manifest'}: {first['msg']}" if first else str(exc).splitlines()[0]
+        raise PhenoBenchError(f"{path}: invalid benchmark manifest ({where}); build or download the benchmark again") from None
+    manifest._file_sha256 = hashlib.sha256(raw).hexdigest()
+    manifest._read_canonical = hashlib.sha256(manifest.to_bytes()).hexdigest()
+    return manifest
 
 
 def verify(root: str | os.PathLike, *, remedy: str = "build or download the benchmark again") -> Manifest:
@@ -159,19 +183,85 @@ def verify(root: str | os.PathLike, *, remedy: str = "build or download the benc
             raise PhenoBenchError(
                 f"{path}: sha256 does not match the manifest (file altered or corrupted); {remedy}"
             )
+    if extra := unlisted_files(root, manifest):
+        raise PhenoBenchError(
+            f"{root / extra[0]}: not listed in the benchmark manifest ({len(extra)} such file(s)); "
+            f"a benchmark folder holds only its manifest's files: remove it, or {remedy}"
+        )
     return manifest
 
 
-def locate(benchmark: str | os.PathLike) -> Path:
-    """A benchmark folder from a path or a benchmark name (looked up in the pheno-bench home)."""
+#: files a benchmark folder may hold besides those its manifest lists
+ALLOWED_UNLISTED = frozenset({MANIFEST, "README.md", ".gitattributes"})
+
+
+def unlisted_files(root: str | os.PathLike, manifest: Manifest) -> list[str]:
+    """Relative paths of files under ``root`` that the manifest does not list (sorted)."""
+    root = Path(root)
+    listed = {f.path for f in manifest.files} | ALLOWED_UNLISTED
+    found = []
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            rel = (Path(dirpath) / name).relative_to(root).as_posix()
+            if rel not in listed:
+                found.append(rel)
+    return sorted(found)
+
+
+def locate(benchmark: str | os.PathLike, fold: int | None = None, *, fingerprint: str | None = None) -> Path:
+    """A benchmark folder from a path or a benchmark name.
+
+    A name is looked up in the registry of built and downloaded benchmarks
+    (:func:`pheno_bench.registry.find`: the last build or download of that name, wherever its
+    ``--out`` was, else ``<home>/benchmarks/<name>``). fingerprint: prefer the registered build with
+    this fingerprint (a submission's), falling back to the current one (whose mismatch the caller
+    reports). fold: for a fold set (``cell-injury-v2``), the folder of fold ``fold``
+    (:func:`pheno_bench.folds.fold_root`); without it a fold set's root is returned (check it with
+    :func:`pheno_bench.folds.is_fold_set`). ``"cell-injury-v2/fold-2"`` addresses a fold as a path or a name.
+    An unknown name is one error with the closest known names.
+    """
+    import re
+
+    from pheno_bench import registry
+
     path = Path(benchmark)
-    if (path / MANIFEST).is_file():
-        return path
-    home = benchmark_home(str(benchmark))
-    if (home / MANIFEST).is_file():
-        return home
-    raise PhenoBenchError(
-        f"benchmark {str(benchmark)!r} not found (looked in {path} and {home}); "
-        f"run `pheno-bench splits build {benchmark}` or `pheno-bench splits download ORG/NAME`, "
-        "or pass --benchmark PATH"
-    )
+    text = str(benchmark)
+    found = path if (path / MANIFEST).is_file() else None
+    if found is None and (m := re.fullmatch(r"([A-Za-z0-9][\w.-]*)/fold-(\d+)", text)) and fold is None:
+        found = registry.find(m[1], fingerprint=fingerprint, fold=int(m[2]))
+        fold = int(m[2]) if found is not None else None
+    if found is None and re.fullmatch(r"[A-Za-z0-9][\w.-]*", text):
+        found = registry.find(text, fingerprint=fingerprint, fold=fold)
+    if found is not None:
+        if fold is None:
+            return found
+        from pheno_bench.folds import fold_root
+
+        return fold_root(found, fold)
+    raise PhenoBenchError(_not_found(text, path))
+
+
+def _not_found(text: str, path: Path) -> str:
+    """The one-line error for a benchmark that is neither a folder nor a known build."""
+    import difflib
+
+    from pheno_bench import registry
+    from pheno_bench.specs import BENCHMARKS
+
+    if any(sep in text for sep in ("/", os.sep)) or text.startswith("."):
+        if path.is_dir():
+            return (f"{path}: no benchmark manifest in this folder; pass the folder that `pheno-bench splits build --out` "
+                    "wrote (it holds manifest.json)")
+        base = text.split("/fold-")[0]
+        if "/" in base or base.startswith("."):
+            return f"{path}: no such benchmark folder; build one with `pheno-bench splits build NAME --out {text}`"
+        text = base
+    gone = registry.stale(text)
+    if text in BENCHMARKS:
+        was = f" (it was registered at {gone[-1]}, which is gone or changed)" if gone else ""
+        return (f"benchmark {text!r} is not built or downloaded yet{was}; run `pheno-bench splits build {text}` "
+                f"or `pheno-bench splits download ORG/{text}`, or pass the benchmark folder")
+    known = sorted(set(BENCHMARKS) | set(registry.known_names()))
+    close = difflib.get_close_matches(text, known, n=2, cutoff=0.6)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    return f"unknown benchmark {text!r}; {hint}known: {', '.join(known)} (or pass a benchmark folder)"

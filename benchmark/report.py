@@ -38,3 +38,60 @@ def dose_table(manifest: Manifest) -> Table:
             cells.append(f"{n} ({n / s.wells:.0%})" if n else "-")
         table.add_row(level, *cells)
     return table
+
+
+COMPOSITION_KEYS = ("wells", "molecules", "scaffolds", "dose_levels", "conditions", "testable_conditions", "active_conditions", "anchor_wells", "molecules_in_train")
+
+
+def fold_table(fold_set, k: int) -> Table:
+    """One fold's composition per split: queries, molecules, scaffolds, dose levels, conditions, actives, anchors."""
+    table = Table(title=f"{fold_set.name} fold {k} (fingerprint {fold_set.folds[k].fingerprint[:12]})")
+    table.add_column("split")
+    for key in COMPOSITION_KEYS:
+        table.add_column(key.replace("_", " "), justify="right")
+    for split, row in fold_set.composition["folds"][k].items():
+        table.add_row(split, *("-" if row.get(key) is None else str(row[key]) for key in COMPOSITION_KEYS))
+    return table
+
+
+def pooled_table(fold_set) -> Table:
+    """unseen_molecules pooled over the folds (each molecule once) and the balance of the folds."""
+    pooled = fold_set.composition["pooled"]
+    table = Table(title=f"{fold_set.name} v{fold_set.version}: {fold_set.k} scaffold folds, pooled (fingerprint {fold_set.fingerprint[:12]})")
+    table.add_column("split")
+    for key in ("wells", "molecules", "scaffolds", "conditions", "testable", "active conditions", "anchor wells"):
+        table.add_column(key, justify="right")
+    u = pooled["unseen_molecules"]
+    table.add_row("unseen_molecules (pooled)", str(u["wells"]), str(u["molecules"]), str(u["scaffolds"]), str(u["conditions"]),
+                  str(u["testable_conditions"]), f"{u['active_conditions']} ({u['active_conditions'] / max(u['testable_conditions'], 1):.0%})", str(u["anchor_wells"]))
+    for split in ("unseen_images", "unseen_dataset", "valid", "train"):
+        row = pooled[split]
+        table.add_row(f"{split} (per fold)", "/".join(map(str, row["wells"])), "/".join(map(str, row["molecules"])), "", "/".join(map(str, row["conditions"])),
+                      "", "/".join(map(str, row["active_conditions"])), "/".join(map(str, row["anchor_wells"])))
+    table.caption = (f"molecules per fold {pooled['molecules_per_fold']}; active fraction per fold {pooled['active_fraction_per_fold']} "
+                     f"(pooled {pooled['active_fraction_pooled']}); {pooled['anchors']} anchors in train of every fold")
+    return table
+
+
+def composition_markdown(fold_set) -> str:
+    """The fold set's data card: what the folds hold, pooled and per fold (markdown)."""
+    pooled = fold_set.composition["pooled"]
+    lines = [
+        f"# {fold_set.name} v{fold_set.version}", "",
+        f"Fingerprint `{fold_set.fingerprint}` (sha256 of `manifest.json`). {fold_set.k} scaffold cross-validation folds; "
+        "each `fold-<k>/` is a complete frozen benchmark with its own fingerprint. Every non-anchor molecule is in "
+        "`unseen_molecules` of exactly one fold.", "",
+        f"Primary metric: `{fold_set.primary_metric}`.", "",
+        "| fold | fingerprint | unseen molecules | active fraction |", "|---|---|---|---|",
+    ]
+    for entry, n, frac in zip(fold_set.folds, pooled["molecules_per_fold"], pooled["active_fraction_per_fold"]):
+        lines.append(f"| {entry.fold} | `{entry.fingerprint[:16]}…` | {n} | {frac:.3f} |")
+    lines += ["", "## Composition per fold", ""]
+    for k, fold in enumerate(fold_set.composition["folds"]):
+        lines += [f"### fold {k}", "", "| split | " + " | ".join(COMPOSITION_KEYS) + " |", "|---" * (len(COMPOSITION_KEYS) + 1) + "|"]
+        for split, row in fold.items():
+            lines.append(f"| {split} | " + " | ".join("-" if row.get(key) is None else str(row[key]) for key in COMPOSITION_KEYS) + " |")
+        lines.append("")
+    for title, text in fold_set.extra.get("card_sections", {}).items():
+        lines += [f"## {title}", "", text, ""]
+    return "\n".join(lines) + "\n"

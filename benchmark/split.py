@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from pheno_bench.curate import Curated, curate
 from pheno_bench.errors import PhenoBenchError
@@ -47,70 +47,9 @@ from pheno_bench.manifest import (
 from pheno_bench.paths import benchmark_home
 from pheno_bench.schema import SPLITS, TEST_SPLITS, Wells, matrix_column
 from pheno_bench.sources import get_source
+from pheno_bench.specs import BENCHMARKS, BenchmarkSpec, SourceConfig, get_spec  # noqa: F401 (re-exported)
 
 MOLECULE_TOLERANCE = 0.02
-
-
-class SourceConfig(BaseModel):
-    name: str
-    options: dict = Field(default_factory=dict)
-
-
-class BenchmarkSpec(BaseModel):
-    """How a named benchmark is built. Changing anything here makes a different benchmark."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    version: str
-    seed: int = 0
-    sources: list[SourceConfig]
-    unseen_dataset_source: str = Field(description="value of the `source` column held out whole")
-    unseen_molecules_fraction: float = Field(0.2, gt=0, lt=0.5)
-    valid_fraction: float = Field(0.1, gt=0, lt=0.5)
-    unseen_images_fraction: float = Field(0.15, gt=0, lt=0.5)
-    anchor_molecules: tuple[str, ...] = Field((), description="InChIKeys that always stay in train")
-    activity_permutations: int = 10_000
-    activity_threshold: float = 0.05
-
-
-BENCHMARKS: dict[str, BenchmarkSpec] = {
-    spec.name: spec
-    for spec in (
-        BenchmarkSpec(
-            name="cell-injury-v1",
-            version="1.0.0",
-            seed=0,
-            sources=[SourceConfig(name="cell-injury"), SourceConfig(name="lincs-pilot1")],
-            unseen_dataset_source="lincs-pilot1",
-            # The four positive controls sit on nearly every plate (918 wells): held out they would
-            # dominate a test split, so they anchor train.
-            anchor_molecules=(
-                "IAKHMKGGTNLKSZ-INIZCTEOSA-N",  # colchicine
-                "KYRVNWMVYQXFEU-UHFFFAOYSA-N",  # nocodazole
-                "QDLHCMPXEPAAMD-QAIWCSMKSA-N",  # wortmannin
-                "WYZWZEOGROVVHK-GTMNPGAYSA-N",  # radicicol
-            ),
-        ),
-        BenchmarkSpec(
-            name="synthetic-v1",
-            version="1.0.0",
-            seed=0,
-            sources=[
-                SourceConfig(name="synthetic", options={"name": "synthetic", "n_molecules": 120, "seed": 0}),
-                SourceConfig(name="synthetic", options={"name": "synthetic-b", "n_molecules": 40, "molecule_offset": 100, "seed": 1}),
-            ],
-            unseen_dataset_source="synthetic-b",
-            activity_permutations=2_000,
-        ),
-    )
-}
-
-
-def get_spec(name: str) -> BenchmarkSpec:
-    if name not in BENCHMARKS:
-        raise PhenoBenchError(f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}")
-    return BENCHMARKS[name]
 
 
 # --- assignment ---------------------------------------------------------------------------
@@ -144,8 +83,14 @@ def hold_out_groups(molecules: pd.DataFrame, target: int, rng: np.random.Generat
     return taken
 
 
-def hold_out_images(meta: pd.DataFrame, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Boolean mask of treated training wells held out as unseen images (see module docstring)."""
+def hold_out_images(meta: pd.DataFrame, fraction: float, rng: np.random.Generator, *, balance_layouts: bool = False) -> np.ndarray:
+    """Boolean mask of treated training wells held out as unseen images (see module docstring).
+
+    balance_layouts: plates are visited round robin over plate layouts (:func:`hash_layout`): the
+    first plate of every layout, then the second of every layout, ... (seeded order within a
+    layout), so the held-out plates spread over the layouts. (A rule proportional to layout size
+    was tried on cell-injury-v2 and left the layout probe above chance on unseen_images.)
+    """
     pair, _ = pd.factorize(meta["inchikey"] + "@" + meta["dose_level"])
     level = meta["dose_level"].to_numpy()
     target = math.ceil(fraction * len(meta))
@@ -159,7 +104,12 @@ def hold_out_images(meta: pd.DataFrame, fraction: float, rng: np.random.Generato
 
     n_held = 0
     plates = meta.groupby("plate", sort=True).indices
-    for plate in rng.permutation(np.array(sorted(plates), dtype=object)):
+    order = rng.permutation(np.array(sorted(plates), dtype=object))
+    if balance_layouts:  # round robin over plate layouts, so held-out plates spread over every layout
+        layout = {p: hash_layout(meta.iloc[plates[p]]) for p in plates}
+        rank = {p: sum(layout[q] == layout[p] for q in order[:i]) for i, p in enumerate(order)}
+        order = np.array(sorted(order, key=lambda p: (rank[p], layout[p])), dtype=object)
+    for plate in order:
         index = plates[plate]
         codes, counts = np.unique(pair[index], return_counts=True)
         if n_held + len(index) > target * 1.1 or (remaining[codes] <= counts).any():
@@ -178,6 +128,13 @@ def hold_out_images(meta: pd.DataFrame, fraction: float, rng: np.random.Generato
         if spare:
             take(np.array(spare[:1]))
     return held
+
+
+def hash_layout(plate_meta: pd.DataFrame) -> str:
+    """A plate's layout: a digest of its sorted (address, molecule, dose) triples (the plate map)."""
+    address = plate_meta["well"] if "well" in plate_meta else pd.Series("", index=plate_meta.index)
+    triples = sorted(zip(address.astype(str), plate_meta["inchikey"].astype(str), plate_meta["dose_level"].astype(str)))
+    return hashlib.sha256(repr(triples).encode()).hexdigest()[:12]
 
 
 class SplitAssignment(BaseModel):
@@ -219,9 +176,18 @@ class SplitAssignment(BaseModel):
         return self
 
 
-def assign_splits(wells: Wells, spec: BenchmarkSpec) -> SplitAssignment:
-    """Assign every curated well to a split, following the module docstring's rules."""
-    rng = np.random.default_rng(spec.seed)
+def assign_splits(
+    wells: Wells, spec: BenchmarkSpec, *, unseen_groups: set[str] | None = None, rng: np.random.Generator | None = None,
+    balance_layouts: bool = False,
+) -> SplitAssignment:
+    """Assign every curated well to a split, following the module docstring's rules.
+
+    unseen_groups: the scaffold groups of ``unseen_molecules``, fixed by the caller (a
+    cross-validation fold, :mod:`pheno_bench.crossval`) instead of drawn; rng: the generator
+    (default ``default_rng(spec.seed)``); balance_layouts: hold out unseen_images plates so that
+    every plate layout keeps plates in train (see :func:`hold_out_images`).
+    """
+    rng = np.random.default_rng(spec.seed) if rng is None else rng
     meta = wells.meta.assign(group=scaffold_groups(wells.meta))
     split = pd.Series("train", index=meta.index, dtype=object)
     treated = ~meta["is_control"]
@@ -238,6 +204,9 @@ def assign_splits(wells: Wells, spec: BenchmarkSpec) -> SplitAssignment:
     eligible = ~molecules["inchikey"].isin(spec.anchor_molecules).to_numpy()
     for name, fraction in (("unseen_molecules", spec.unseen_molecules_fraction), ("valid", spec.valid_fraction)):
         free = eligible & ~molecules["inchikey"].isin(meta.loc[split != "train", "inchikey"]).to_numpy()
+        if name == "unseen_molecules" and unseen_groups is not None:
+            split[main & meta["group"].isin(unseen_groups)] = name
+            continue
         target = round(fraction * len(molecules))
         groups = hold_out_groups(molecules, target, rng, free)
         realised = molecules["group"].isin(groups).sum() / len(molecules)
@@ -249,7 +218,7 @@ def assign_splits(wells: Wells, spec: BenchmarkSpec) -> SplitAssignment:
         split[main & meta["group"].isin(groups)] = name
 
     in_train = main & (split == "train")
-    held = hold_out_images(meta[in_train].reset_index(drop=True), spec.unseen_images_fraction, rng)
+    held = hold_out_images(meta[in_train].reset_index(drop=True), spec.unseen_images_fraction, rng, balance_layouts=balance_layouts)
     split[np.flatnonzero(in_train)[held]] = "unseen_images"
     meta["split"] = split
     # controls of the unseen source have no role: they are only used to standardise its features
@@ -295,13 +264,27 @@ WELL_FILE_COLUMNS = [
 ANSWER_COLUMNS = ["query_id", "candidate_id", "well_id", "inchikey", "scaffold", "dose_level", "plate", "p_value", "q_value", "active", "in_train"]
 
 
-def write_benchmark(curated: Curated, activity: pd.DataFrame, assignment: SplitAssignment, spec: BenchmarkSpec, out: Path) -> Manifest:
-    """Write every split file and the manifest into ``out`` (an empty folder)."""
-    wells = curated.wells
-    meta = wells.meta.merge(assignment.wells[["well_id", "split", "group"]], on="well_id", how="left", validate="1:1")
-    meta = meta.merge(activity, on=["source", "inchikey", "dose_level"], how="left", validate="m:1")
+def label_wells(curated: Curated, activity: pd.DataFrame, assignment: SplitAssignment, *, keys: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The curated wells' metadata with split, group, activity (merged on source, molecule, dose, *keys), candidate id."""
+    meta = curated.wells.meta.merge(assignment.wells[["well_id", "split", "group"]], on="well_id", how="left", validate="1:1")
+    meta = meta.merge(activity, on=["source", "inchikey", "dose_level", *keys], how="left", validate="m:1")
     meta["candidate_id"] = (meta["inchikey"] + "@" + meta["dose_level"]).where(~meta["is_control"])
     meta["active"] = meta["active"].astype(object).where(~meta["is_control"])
+    return meta
+
+
+def write_benchmark(curated: Curated, activity: pd.DataFrame, assignment: SplitAssignment, spec: BenchmarkSpec, out: Path) -> Manifest:
+    """Write every split file and the manifest into ``out`` (an empty folder)."""
+    meta = label_wells(curated, activity, assignment)
+    return write_splits(meta, curated, spec, out, activity=activity.attrs.get("procedure", {}))
+
+
+def write_splits(
+    meta: pd.DataFrame, curated: Curated, spec: BenchmarkSpec, out: Path, *, activity: dict,
+    well_columns: list[str] = WELL_FILE_COLUMNS, answer_columns: list[str] = ANSWER_COLUMNS, fold: int | None = None,
+) -> Manifest:
+    """Write the split files of labelled wells ``meta`` (row-aligned with ``curated.wells``) and the manifest."""
+    wells = curated.wells
     train_molecules = set(meta.loc[(meta["split"] == "train") & ~meta["is_control"], "inchikey"])
     meta["in_train"] = meta["inchikey"].isin(train_molecules)
     written, stats = [], []
@@ -311,7 +294,7 @@ def write_benchmark(curated: Curated, activity: pd.DataFrame, assignment: SplitA
         stats.append(_stats(split, part, train_molecules))
         features = wells.features[index]
         if split in ("train", "valid"):
-            table = Wells(part[WELL_FILE_COLUMNS], features, wells.metadata).to_arrow()
+            table = Wells(part[well_columns], features, wells.metadata).to_arrow()
             write_parquet(table, out / wells_path(split))
             written.append(wells_path(split))
             continue
@@ -322,14 +305,14 @@ def write_benchmark(curated: Curated, activity: pd.DataFrame, assignment: SplitA
         candidates = part.drop_duplicates("candidate_id").sort_values("candidate_id")
         candidates = candidates[["candidate_id", "inchikey", "smiles", "dose_level", "nominal_um"]].rename(columns={"nominal_um": "concentration_um"})
         write_parquet(pa.Table.from_pandas(candidates, preserve_index=False), out / candidates_path(split))
-        answers = part[ANSWER_COLUMNS].astype({"active": bool})
+        answers = part[answer_columns].astype({"active": bool})
         write_parquet(pa.Table.from_pandas(answers, preserve_index=False), out / answers_path(split))
         written += [queries_path(split), candidates_path(split), answers_path(split)]
     manifest = Manifest(
         name=spec.name,
         version=spec.version,
         seed=spec.seed,
-        spec=spec.model_dump(mode="json"),
+        spec=spec.manifest_dict(),
         sources=[
             SourceInfo(
                 name=part.wells.metadata.sources[0],
@@ -341,14 +324,31 @@ def write_benchmark(curated: Curated, activity: pd.DataFrame, assignment: SplitA
         ],
         feature_names=wells.metadata.feature_names,
         feature_space=wells.metadata.feature_space,
-        activity=activity.attrs.get("procedure", {}),
+        activity=activity,
         dose_levels=_dose_order(meta.loc[~meta["is_control"], "dose_level"]),
         splits=stats,
         excluded=curated.excluded,
         files=[file_entry(out, path) for path in written],
+        fold=fold,
     )
     write_manifest(manifest, out)
     return manifest
+
+
+def check_out(out: Path) -> None:
+    """Refuse an ``--out`` that a build would destroy: a file, or a folder that is not empty and is not an
+    earlier pheno-bench build (a benchmark or fold-set ``manifest.json``). Checked before any work."""
+    from pheno_bench.manifest import MANIFEST
+
+    if out.is_symlink():
+        return  # an older registration link: the build replaces the link, never its target
+    if out.exists() and not out.is_dir():
+        raise PhenoBenchError(f"{out}: --out is a file, not a folder; give a new or empty folder (e.g. out/<benchmark>)")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise PhenoBenchError(
+            f"{out}: --out exists and is not a pheno-bench benchmark (no {MANIFEST}); a build replaces its folder whole, "
+            "so choose a new or empty folder (e.g. out/<benchmark>)"
+        )
 
 
 def build_benchmark(
@@ -368,6 +368,11 @@ def build_benchmark(
     if seed is not None:
         spec = spec.model_copy(update={"seed": seed})
     out = Path(out) if out is not None else benchmark_home(name)
+    check_out(out)
+    if spec.folds:  # scaffold cross-validation: K fold benchmarks under one fold-set manifest
+        from pheno_bench.crossval import build_fold_set
+
+        return build_fold_set(spec, out=out, data_root=data_root, progress=progress, seeded=seed is not None)
     log = progress.print if progress is not None else (lambda *a, **k: None)
     parts = []
     for cfg in spec.sources:
@@ -389,11 +394,16 @@ def build_benchmark(
     try:
         manifest = write_benchmark(curated, activity, assignment, spec, staging)
         _write_card(manifest, staging)
-        if out.exists():
+        if out.is_symlink():  # an older registration link: the new build replaces the link, not its target
+            out.unlink()
+        elif out.exists():
             shutil.rmtree(out)
         staging.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    from pheno_bench.registry import register
+
+    register(out, origin="build", current=seed is None)  # found by name afterwards, wherever --out was
     return out
 
 

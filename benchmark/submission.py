@@ -28,6 +28,7 @@ from pheno_bench.io import read_parquet, sha256_file, write_parquet
 from pheno_bench.schema import METADATA_KEY, TEST_SPLITS, features_matrix, matrix_column
 
 FORMAT_VERSION = 1
+MAX_DIM_TEXT = "4096"
 KINDS = ("query", "candidate")
 ID_FILES = {"query": "queries/{split}.parquet (column query_id)", "candidate": "candidates/{split}.parquet (column candidate_id)"}
 
@@ -46,13 +47,23 @@ id, so their order does not matter.
 
 Schema metadata, key "pheno_bench", a JSON object:
   {{"format_version": {FORMAT_VERSION}, "benchmark": "<name>", "fingerprint": "<64 hex: the benchmark's>",
-   "model": "<your model's name>", "similarity": "cosine" | "dot", "description": "<optional>"}}
+   "model": "<your model's name>", "similarity": "cosine" | "dot", "description": "<optional>",
+   "fold": <k, fold benchmarks only>}}
 
 A split is scored only if the file has every query and every candidate of it; a split the file
 leaves out is reported as "not evaluated". Embeddings must be finite; under cosine no vector may
-be zero. Write one with pheno_bench.submission.write_submission, or copy the layout of
+be zero. Caps: dim <= {MAX_DIM_TEXT}, file <= 2 GB, model <= 120 characters, description <= 2000.
+For a benchmark with folds, one file per fold with "fold": k in the metadata (and that fold's
+fingerprint); a benchmark without folds takes no "fold". Write one with
+pheno_bench.submission.write_submission, or copy the layout of
 `pheno-bench submission template <benchmark> --out example.parquet`.
 """
+
+
+#: Caps on metadata strings (as the leaderboard's EntryMetadata): a 100,000-character model name is refused.
+MAX_NAME_CHARS = 200
+MAX_MODEL_CHARS = 120
+MAX_DESCRIPTION_CHARS = 2000
 
 
 class SubmissionMetadata(BaseModel):
@@ -61,11 +72,31 @@ class SubmissionMetadata(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     format_version: Literal[1] = FORMAT_VERSION
-    benchmark: str = Field(min_length=1, description="benchmark name, e.g. cell-injury-v1")
+    benchmark: str = Field(min_length=1, max_length=MAX_NAME_CHARS, description="benchmark name, e.g. cell-injury-v1")
     fingerprint: str = Field(pattern=r"^[0-9a-f]{64}$", description="the benchmark's manifest fingerprint")
-    model: str = Field(min_length=1, description="model name shown in results and on the leaderboard")
+    model: str = Field(min_length=1, max_length=MAX_MODEL_CHARS, description="model name shown in results and on the leaderboard")
     similarity: Literal["cosine", "dot"] = "cosine"
-    description: str = ""
+    description: str = Field("", max_length=MAX_DESCRIPTION_CHARS, description="one paragraph: what the model is")
+    fold: int | None = Field(
+        None, ge=0, exclude_if=lambda v: v is None,
+        description="for a benchmark with folds: the fold these embeddings were made for (the model never saw its unseen_molecules)",
+    )
+
+
+MAX_DIM = 4096
+MAX_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource caps on a submission (documented in site/submission-format.md).
+
+    max_dim: largest embedding dimension; max_bytes: largest file. Maintainers may raise them
+    (``pheno-bench evaluate --max-dim N --max-file-mb M``) for a trusted large file.
+    """
+
+    max_dim: int = MAX_DIM
+    max_bytes: int = MAX_BYTES
 
 
 @dataclass
@@ -114,13 +145,15 @@ def write_submission(
     candidates: Mapping[str, tuple[Sequence[str], np.ndarray]],
     similarity: str = "cosine",
     description: str = "",
+    fold: int | None = None,
 ) -> Path:
     """Write a submission parquet atomically.
 
     queries, candidates: split -> (ids, embeddings of shape (len(ids), dim)).
+    fold: for a benchmark with folds, the fold these embeddings were made for (its fingerprint is that fold's).
     """
     metadata = SubmissionMetadata(
-        benchmark=benchmark, fingerprint=fingerprint, model=model, similarity=similarity, description=description
+        benchmark=benchmark, fingerprint=fingerprint, model=model, similarity=similarity, description=description, fold=fold
     )
     blocks = [(split, kind, ids, emb) for kind, part in (("query", queries), ("candidate", candidates)) for split, (ids, emb) in part.items()]
     for split, kind, ids, emb in blocks:
@@ -154,6 +187,7 @@ def template(
     expected: Mapping[str, tuple[Sequence[str], Sequence[str]]],
     dim: int = 64,
     seed: int = 0,
+    fold: int | None = None,
 ) -> Path:
     """Write a valid submission of random Gaussian embeddings (model ``random``) covering ``expected``."""
     rng = np.random.default_rng(seed)
@@ -169,6 +203,7 @@ def template(
         queries=queries,
         candidates=candidates,
         description=f"random Gaussian embeddings, dim {dim}, seed {seed}: the chance level",
+        fold=fold,
     )
 
 
@@ -185,16 +220,22 @@ def read_submission(
     benchmark: str,
     fingerprint: str,
     expected: Mapping[str, tuple[Sequence[str], Sequence[str]]],
+    limits: Limits | None = None,
+    fold: int | None | object = ...,
 ) -> Submission:
     """Read and validate a submission against a benchmark.
 
     benchmark, fingerprint: the benchmark's name and manifest fingerprint.
+    fold: the benchmark's fold (None: a benchmark without folds); a file whose metadata names
+    another fold, or any fold for a benchmark without folds, is refused. Default: not checked.
     expected: split -> (query ids, candidate ids) in the benchmark's order.
+    limits: caps on file size and dimension, checked before the rows are read.
     Raises PhenoBenchError (file, split, ids, fix) on the first problem found.
     """
     path = Path(path)
+    _check_limits(path, limits or Limits())
     table = read_parquet(path, what="submission")
-    metadata = _metadata(path, table.schema, benchmark, fingerprint)
+    metadata = _metadata(path, table.schema, benchmark, fingerprint, fold)
     if table.num_rows == 0:
         raise PhenoBenchError(f"{path}: the submission has no rows; add one row per query and candidate of each test split")
     split_col, kind_col, id_col = (_string_column(path, table, name) for name in ("split", "kind", "id"))
@@ -220,6 +261,31 @@ def read_submission(
     return Submission(path=path, metadata=metadata, sha256=sha256_file(path), dim=dim, splits=splits)
 
 
+def _check_limits(path: Path, limits: Limits) -> None:
+    """File size and (from the schema, before reading any row) embedding dimension caps."""
+    if path.is_file() and (size := path.stat().st_size) > limits.max_bytes:
+        raise PhenoBenchError(
+            f"{path}: file is {size / 2**20:.0f} MB, above the {limits.max_bytes / 2**20:.0f} MB cap; "
+            "lower the embedding dimension or cover fewer splits (maintainers: --max-file-mb)"
+        )
+    try:
+        field = pq.read_schema(path).field("embedding")
+    except (KeyError, pa.ArrowInvalid, OSError):
+        return  # the full read reports it
+    dim = getattr(field.type, "list_size", None)
+    if dim is None and (pa.types.is_list(field.type) or pa.types.is_large_list(field.type)):
+        try:  # variable-length lists: the first row group's first value, read alone
+            first = pq.ParquetFile(path).read_row_group(0, columns=["embedding"]).column(0)
+            dim = len(first[0].as_py() or []) if len(first) else None
+        except (pa.ArrowInvalid, OSError, IndexError):
+            dim = None
+    if dim is not None and dim > limits.max_dim:
+        raise PhenoBenchError(
+            f"{path}: embedding dimension {dim} is above the cap of {limits.max_dim}; "
+            "reduce the dimension (e.g. PCA) (maintainers: --max-dim)"
+        )
+
+
 def peek_metadata(path: str | os.PathLike) -> SubmissionMetadata:
     """The metadata of a submission file, read without its rows (to find its benchmark)."""
     path = Path(path)
@@ -231,12 +297,22 @@ def peek_metadata(path: str | os.PathLike) -> SubmissionMetadata:
     return _parse_metadata(path, schema)
 
 
-def _metadata(path: Path, schema: pa.Schema, benchmark: str, fingerprint: str) -> SubmissionMetadata:
+def _metadata(path: Path, schema: pa.Schema, benchmark: str, fingerprint: str, fold: int | None | object = ...) -> SubmissionMetadata:
     metadata = _parse_metadata(path, schema)
     if metadata.benchmark != benchmark:
         raise PhenoBenchError(
             f"{path}: made for benchmark {metadata.benchmark!r}, not {benchmark!r}; "
             f"pass --benchmark pointing at {metadata.benchmark}, or re-embed the splits of {benchmark}"
+        )
+    if fold is not ... and metadata.fold is not None and metadata.fold != fold:
+        if fold is None:
+            raise PhenoBenchError(
+                f"{path}: its metadata says fold {metadata.fold}, but {benchmark} has no folds; "
+                "remove fold from the metadata (write_submission(..., fold=None))"
+            )
+        raise PhenoBenchError(
+            f"{path}: made for fold {metadata.fold} of {benchmark}, not fold {fold}; score it against "
+            f"--benchmark {benchmark}/fold-{metadata.fold}, or all fold files of the model together"
         )
     if metadata.fingerprint != fingerprint:
         raise PhenoBenchError(

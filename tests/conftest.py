@@ -16,6 +16,14 @@ requires_molecules = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_home(tmp_path_factory):
+    """The session-scoped builds below register themselves (pheno_bench.registry): in the tests' home, never ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PHENO_BENCH_HOME", str(tmp_path_factory.getbasetemp() / "home"))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Keep every test's pheno-bench home (built/downloaded benchmarks, caches) out of ~/.cache."""

@@ -14,6 +14,7 @@ from statsmodels.stats.multitest import multipletests
 
 from pheno_bench.activity import _score, activity_table, calibrate, null_p_values
 from pheno_bench.curate import robust_standardise
+from pheno_bench.errors import PhenoBenchError
 from pheno_bench.schema import Wells, WellsMetadata
 from conftest import requires_data
 
@@ -193,3 +194,116 @@ def test_real_positive_controls_active_at_high_dose(cell_injury):
         assert high["active"].all(), high
     assert 0.3 < table["active"].mean() < 0.95
     assert table["p_value"].notna().all()
+
+
+# --- conditions, randomised layouts, untestable builds (cell-injury-v2, rxrx3-core) ---------------
+
+
+def _scatter(wells: Wells, seed: int = 0) -> Wells:
+    """The same wells at random addresses of a 1536-well plate, drawn per plate (compounds and controls move, as in RxRx3-core)."""
+    rng = np.random.default_rng(seed)
+    meta = wells.meta.copy()
+    for _, index in meta.groupby("plate").indices.items():
+        meta.loc[index, "well"] = [f"R{k:04d}" for k in rng.choice(1536, len(index), replace=False)]  # a 1536-well plate
+    return Wells(meta, wells.features, wells.metadata)
+
+
+def test_randomised_layout_is_testable_only_with_matching_null():
+    wells = _scatter(generated_wells(n_plates=12, controls=10, effects=(1.5,) * 3 + (0.0,) * 12, seed=4))
+    shared = activity_table(wells, n_permutations=1_000, n_pseudo=300, seed=0)
+    assert shared["p_value"].isna().all()  # the v1 null needs one control address on all plates: none here
+    with pytest.raises(PhenoBenchError, match="15 of 15 replicated .* untestable"):
+        activity_table(wells, n_permutations=1_000, n_pseudo=300, seed=0, check_testable=True)
+    match = activity_table(wells, n_permutations=1_000, n_pseudo=300, seed=0, null_addresses="match", check_testable=True)
+    assert match["p_value"].notna().all()
+    strong = match["inchikey"].isin(["KEY00", "KEY01", "KEY02"])
+    assert match.loc[strong, "active"].all() and not match.loc[~strong, "active"].any()
+    assert match.attrs["procedure"]["null_addresses"] == "match" and match.attrs["procedure"]["version"] == "2"
+
+
+def test_v1_procedure_record_is_unchanged_by_the_new_options():
+    table = activity_table(generated_wells(effects=(0.5, 0.0)), n_permutations=500, n_pseudo=100, seed=0)
+    assert "condition" not in table.attrs["procedure"] and "null_addresses" not in table.attrs["procedure"]
+    assert table.attrs["procedure"]["version"] == "1"
+
+
+def test_condition_scores_each_time_point_against_its_own_plates():
+    """Effect only at 48 h: the 48 h condition is active, the 24 h one is not; they are two rows."""
+    early = generated_wells(n_plates=10, effects=(0.0, 0.0, 0.0), seed=6)
+    late = generated_wells(n_plates=10, effects=(2.0, 0.0, 0.0), seed=7)
+    early.meta["plate"] += "-24h"
+    early.meta["well_id"] += "-24h"
+    wells = concat(Wells(early.meta.assign(time_h=24.0), early.features, early.metadata), Wells(late.meta.assign(time_h=48.0), late.features, late.metadata))
+    wells.metadata.sources = ["gen"]
+    table = activity_table(wells, n_permutations=1_000, n_pseudo=300, seed=0, condition=("time_h",), null_addresses="match")
+    assert list(table.columns[:4]) == ["source", "inchikey", "dose_level", "time_h"] and len(table) == 6
+    key0 = table[table["inchikey"] == "KEY00"].set_index("time_h")
+    assert bool(key0.at[48.0, "active"]) and not bool(key0.at[24.0, "active"])
+    pooled = activity_table(wells, n_permutations=1_000, n_pseudo=300, seed=0)
+    assert len(pooled) == 3  # without the condition the two times are one pooled pair
+
+
+@pytest.mark.parametrize("layout", ["fixed", "randomised"])
+def test_pseudo_treatment_calibration_on_both_layouts(layout):
+    """Held-out control pseudo-treatments: p < 0.05 for 2-8 % of them (KS not rejecting), fixed and randomised layouts."""
+    from pheno_bench.activity import calibration_summary
+
+    base = generated_wells(n_plates=30, controls=8, effects=(0.0,) * 40, seed=11)
+    wells = base if layout == "fixed" else _scatter(base, seed=3)
+    cal = calibrate(wells, n_pseudo=400, n_null=800, n_permutations=1_000, seed=0, null_addresses="match")
+    summary = calibration_summary(cal, wells)
+    part = summary["all"]
+    assert part["n"] >= 300
+    assert 0.02 <= part["below_0.05"] <= 0.08
+    assert part["ks_pvalue"] > 0.001
+    if layout == "randomised":
+        assert summary["randomised"]["n"] == part["n"]
+
+
+# --- fixed-size control references (rxrx3-core-v1: hundreds of controls per plate) ----------------
+
+
+def test_reference_controls_keep_randomised_layout_calibrated():
+    """Every query vs 12 of its plate's 40 controls: held-out pseudo-treatments p < 0.05 for 3-7 % (KS not rejecting)."""
+    from pheno_bench.activity import calibration_summary
+
+    wells = _scatter(generated_wells(n_plates=30, controls=40, effects=(0.0,) * 40, seed=11), seed=3)
+    cal = calibrate(wells, n_pseudo=800, n_null=1_000, n_permutations=1_000, seed=0, null_addresses="match", reference_controls=12)
+    summary = calibration_summary(cal, wells)
+    assert summary["all"]["n"] == summary["randomised"]["n"] == 800
+    assert 0.03 <= summary["all"]["below_0.05"] <= 0.07
+    assert summary["all"]["ks_pvalue"] > 0.01
+
+
+def test_reference_controls_detect_planted_effects_and_record_the_option(monkeypatch):
+    """Batched pseudo-treatments (several batches), strong pairs active, nulls not, same seed same table."""
+    import pheno_bench.activity as activity
+
+    monkeypatch.setattr(activity, "PSEUDO_BATCH", 70)  # 300 pseudo-treatments -> 5 batches
+    wells = _scatter(generated_wells(n_plates=12, controls=30, effects=(1.5,) * 3 + (0.0,) * 12, seed=4))
+    options = {"n_permutations": 1_000, "n_pseudo": 300, "seed": 0, "null_addresses": "match", "check_testable": True}
+    table = activity_table(wells, reference_controls=8, **options)
+    assert table["p_value"].notna().all()
+    strong = table["inchikey"].isin(["KEY00", "KEY01", "KEY02"])
+    assert table.loc[strong, "active"].all() and not table.loc[~strong, "active"].any()
+    record = table.attrs["procedure"]
+    assert record["reference_controls"] == 8 and record["version"] == "3" and record["sources"]["gen"]["pseudo"] == 300
+    pd.testing.assert_frame_equal(table, activity_table(wells, reference_controls=8, **options))
+    assert "reference_controls" not in activity_table(wells, **options).attrs["procedure"]
+
+
+def test_reference_controls_bound_every_plate_real_and_pseudo():
+    """Virtual plates hold the pseudo wells + R controls; real plates keep exactly R controls (all but one where fewer)."""
+    from pheno_bench.activity import _drop_one_control, pseudo_treatments
+
+    wells = _scatter(generated_wells(n_plates=12, controls=30, effects=(0.0,) * 6, seed=5))
+    meta = wells.meta.assign(group=wells.meta["inchikey"])
+    pseudo = pseudo_treatments(meta, wells.features, n=50, rng=np.random.default_rng(0), null_addresses="match", reference=8)
+    frame = pseudo.problem[0]
+    per_plate = frame.groupby("plate")["is_control"].agg(["sum", "size"])
+    assert (per_plate["sum"] == 8).all() and len(per_plate) == 50 * 4  # 4 replicates on 4 plates each
+    kept, _ = _drop_one_control(meta, wells.features, np.random.default_rng(0), reference=8)
+    assert (kept[kept["is_control"]].groupby("plate").size() == 8).all()
+    assert (~kept["is_control"]).sum() == (~meta["is_control"]).sum()
+    small, _ = _drop_one_control(meta, wells.features, np.random.default_rng(0), reference=40)
+    assert (small[small["is_control"]].groupby("plate").size() == 29).all()

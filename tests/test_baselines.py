@@ -255,7 +255,7 @@ def _planted(seed: int = 0, n_classes: int = 40, reps: int = 4):
 @pytest.mark.parametrize("name", sorted(BASELINES))
 def test_training_learns_a_planted_mapping_and_is_deterministic(name):
     data, molecules, mapping = _planted()
-    config = get_config(name, samples_seen=64 * 60, batch_size=64, hidden_dim=64, embed_dim=32, explicit_concentration=False)
+    config = get_config(name, samples_seen=64 * 60, batch_size=64, hidden_dim=64, n_layers=2, embed_dim=32, explicit_concentration=False, average_replicates=False)
     model = train(data, config, seed=0, progress=False)
     queries = embed(model, molecules @ mapping, kind="phenomic")  # noise-free phenotype of each class
     candidates = embed(model, molecules, kind="molecule")
@@ -300,7 +300,7 @@ def test_cli_unknown_baseline_and_bad_seeds(tmp_path):
 # --- smoke run on the synthetic benchmark ------------------------------------------------------
 
 
-SMOKE = dict(samples_seen=64 * 400, batch_size=64, hidden_dim=256, embed_dim=64, lr=3e-3)  # about 5 s a seed
+SMOKE = dict(samples_seen=64 * 400, batch_size=64, hidden_dim=256, n_layers=2, embed_dim=64, lr=3e-3, featuriser="morgan")  # about 5 s a seed
 
 
 def _active_top1(result, split="unseen_images"):
@@ -335,14 +335,19 @@ def test_molphenix_run_writes_a_valid_entry_deterministically(synthetic_v1, tmp_
     assert again[0].splits == results[0].splits
 
 
-def test_ablate_switches_off_one_guideline_per_row(synthetic_v1, tmp_path):
+def test_ablate_switches_off_one_guideline_per_row_and_keeps_results_only(synthetic_v1, tmp_path):
     from pheno_bench.baselines.config import ABLATIONS
     from pheno_bench.baselines.run import ablate
 
-    rows = ablate("molphenix", benchmark=synthetic_v1, seeds=[0], out=tmp_path, progress=False, log=lambda _: None, **{**SMOKE, "samples_seen": 64 * 50})
-    assert list(rows) == [label for _, label, _ in ABLATIONS["molphenix"]]
+    keys = ["full", "no-concentration", "p0.01"]
+    rows = ablate("molphenix", benchmark=synthetic_v1, seeds=[0], out=tmp_path, rows=keys, progress=False, log=lambda _: None, **{**SMOKE, "samples_seen": 64 * 50})
+    labels = {key: label for key, label, _ in ABLATIONS["molphenix"]}
+    assert list(rows) == [labels[k] for k in keys]
     assert (tmp_path / "summary.json").is_file()
-    for key, label, _ in ABLATIONS["molphenix"]:
-        assert (tmp_path / key / "seed-0.json").is_file() and rows[label][0].submission.model
-    with pytest.raises(PhenoBenchError, match="no ablation defined for 'clip'"):
-        ablate("clip", benchmark=synthetic_v1, out=tmp_path)
+    for key in keys:
+        assert (tmp_path / key / "seed-0.json").is_file() and rows[labels[key]][0].submission.model
+    assert not list(tmp_path.rglob("*.parquet"))  # ablation rows keep results JSON, not embeddings
+    with pytest.raises(PhenoBenchError, match="no ablation defined for 'resnet'"):
+        ablate("resnet", benchmark=synthetic_v1, out=tmp_path)
+    with pytest.raises(PhenoBenchError, match="no ablation row 'nope'"):
+        ablate("molphenix", benchmark=synthetic_v1, out=tmp_path, rows=["nope"])

@@ -38,3 +38,23 @@ def test_info_prints_table_and_refuses_tampered_file(cell_injury_v1, tmp_path):
     assert result.returncode == 2
     assert "candidates/unseen_molecules.parquet: sha256 does not match the manifest" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_build_never_destroys_a_folder_that_is_not_a_benchmark(tmp_path):
+    """A typo'd --out (a thesis folder, the project root) must be refused before any work, its files untouched."""
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("important")
+    result = run("splits", "build", "synthetic-v1", "--out", str(precious))
+    assert result.returncode == 2
+    assert "is not a pheno-bench benchmark" in result.stderr and "Traceback" not in result.stderr
+    assert (precious / "thesis.txt").read_text() == "important" and sorted(p.name for p in precious.iterdir()) == ["thesis.txt"]
+
+
+def test_build_into_a_file_is_one_line_error(tmp_path):
+    victim = tmp_path / "victim.parquet"
+    victim.write_bytes(b"data")
+    result = run("splits", "build", "synthetic-v1", "--out", str(victim))
+    assert result.returncode == 2
+    assert "--out is a file" in result.stderr and "Traceback" not in result.stderr
+    assert victim.read_bytes() == b"data"

@@ -40,3 +40,36 @@ def test_robust_standardise_against_plate_controls():
         x = features[ctrl.to_numpy()]
         mad = 1.4826 * np.median(np.abs(x - np.median(x, 0)), 0)
         np.testing.assert_allclose(out[ctrl.to_numpy()], (x - np.median(x, 0)) / mad, rtol=1e-5)
+
+
+def test_rowcol_correction_fitted_on_controls_removes_planted_row_and_column_effects():
+    import numpy as np
+    import pandas as pd
+
+    from pheno_bench.layout import correct, split_address
+    from pheno_bench.schema import Wells, WellsMetadata
+
+    rng = np.random.default_rng(0)
+    rows, cols = list("BCDEFG"), list(range(2, 12))
+    row_eff = {r: rng.normal(0, 1, 4) for r in rows}
+    col_eff = {c: rng.normal(0, 1, 4) for c in cols}
+    records = []
+    for plate in range(8):
+        for r in rows:
+            for c in cols:
+                control = rng.random() < 0.4
+                records.append((f"P{plate}", f"{r}{c:02d}", control))
+    meta = pd.DataFrame(records, columns=["plate", "well", "is_control"])
+    r, c = split_address(meta["well"])
+    effect = np.stack([row_eff[a] + col_eff[b] for a, b in zip(r, c)])
+    treated_signal = np.where(meta["is_control"].to_numpy()[:, None], 0.0, 3.0)
+    x = effect + treated_signal + rng.normal(0, 0.05, effect.shape)
+    meta = meta.assign(well_id=meta["plate"] + ":" + meta["well"], source="s", batch="b", compound_id=None, smiles=None,
+                       inchikey=None, concentration_um=np.nan, dose_level=None)
+    wells = Wells(meta, x.astype(np.float32), WellsMetadata(sources=["s"], feature_names=list("abcd"), feature_space="test"))
+    corrected = correct(wells, "rowcol-controls")
+    # the layout is gone, the treated wells keep their signal
+    assert np.abs(corrected[meta["is_control"].to_numpy()]).max() < 0.3
+    np.testing.assert_allclose(corrected[~meta["is_control"].to_numpy()].mean(), 3.0, atol=0.1)
+    assert correct(Wells(meta.drop(columns="well"), wells.features, wells.metadata), "rowcol-controls").tolist() == wells.features.tolist()
+    assert split_address(["B07", "AF48", None, "x"])[1].tolist() == [7, 48, -1, -1]

@@ -1,188 +1,36 @@
-"""The scorer against independent references: brute-force sort, scikit-learn, explicit resampling."""
+"""The scorer end to end on benchmark folders: fair ties, scale-proofing, strict JSON, micro/macro,
+anchors, the "too few" rule, the primary metric. (Ranks and metric values against independent
+references are in test_ranking.py; verdicts in test_compare.py.)"""
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import coverage_error, label_ranking_average_precision_score, top_k_accuracy_score
 
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.evaluate import (
-    _intervals,
     METRICS,
-    TIE_RTOL,
+    SCORER_VERSION,
     Evaluator,
-    bootstrap_weights,
-    chance_levels,
     effective_rank,
-    grouped_estimates,
-    grouped_lower_median,
-    query_values,
+    load_split_key,
+    parse_metric_id,
     rank_split,
-    retrieval_ranks,
     top_k_count,
 )
 from pheno_bench.results import Results, ensure_comparable, read_results, write_results
 from pheno_bench.submission import write_submission
 
 
-def sort_ranks(sims: np.ndarray, true_index: np.ndarray, candidate_molecule: np.ndarray, tol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Reference: full similarity matrix, each row sorted; rank = position of the last score >= target - tol.
+def strict_json(text: str):
+    """json.loads that refuses NaN and Infinity tokens (they are not JSON)."""
+    def refuse(token):
+        raise ValueError(f"non-standard JSON token {token}")
 
-    Molecule rank: 1 + the position of the best true-molecule dose among the other molecules' candidates.
-    """
-    ranks, molecule_ranks = [], []
-    for row, true, eps in zip(sims, true_index, tol):
-        own = candidate_molecule == candidate_molecule[true]
-        ranks.append(np.searchsorted(np.sort(-row), -(row[true] - eps), side="right"))
-        molecule_ranks.append(1 + np.searchsorted(np.sort(-row[~own]), -(row[own].max() - eps), side="right"))
-    return np.array(ranks), np.array(molecule_ranks)
-
-
-def random_problem(rng, n_queries=60, n_molecules=9, doses=3, dim=5, integer=True, ties=True):
-    """Queries, candidates (with duplicated rows: ties), true candidate and molecule codes."""
-    n_candidates = n_molecules * doses
-    draw = (lambda shape: rng.integers(-2, 3, shape).astype(np.float32)) if integer else (lambda shape: rng.standard_normal(shape, dtype=np.float32))
-    candidates = draw((n_candidates, dim))
-    queries = draw((n_queries, dim))
-    if ties:
-        candidates[1::4] = candidates[0::4][: len(candidates[1::4])]
-        queries[::5] = candidates[rng.integers(0, n_candidates, len(queries[::5]))]
-    return queries, candidates, rng.integers(0, n_candidates, n_queries), np.repeat(np.arange(n_molecules), doses)
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_ranks_match_full_sort_on_integer_data_with_ties(seed):
-    rng = np.random.default_rng(seed)
-    queries, candidates, true, molecule = random_problem(rng)
-    ranks, molecule_ranks = retrieval_ranks(queries, candidates, true_index=true, candidate_molecule=molecule, memory_mb=0.001)
-    sims = queries.astype(np.int64) @ candidates.astype(np.int64).T  # exact
-    ref_ranks, ref_molecule = sort_ranks(sims, true, molecule, np.zeros(len(queries)))
-    np.testing.assert_array_equal(ranks, ref_ranks)
-    np.testing.assert_array_equal(molecule_ranks, ref_molecule)
-    assert (molecule_ranks <= ranks).all() and ranks.max() <= len(candidates)
-
-
-def test_dose_blind_model_is_not_penalised_at_molecule_level():
-    """All doses of a molecule share one embedding: the dose is a 1-in-3 tie, the molecule is found."""
-    molecule = np.repeat(np.arange(20), 3)
-    candidates = np.repeat(np.eye(20, dtype=np.float32), 3, axis=0)
-    true = np.arange(60)
-    ranks, molecule_ranks = retrieval_ranks(candidates[true], candidates, true_index=true, candidate_molecule=molecule)
-    assert (ranks == 3).all()  # tied with its own two other doses: ties count against the dose
-    assert (molecule_ranks == 1).all()
-
-
-def test_ranks_match_full_sort_under_cosine_with_duplicates():
-    rng = np.random.default_rng(7)
-    queries, candidates, true, molecule = random_problem(rng, n_queries=200, integer=False, dim=16)
-    qn = queries / np.linalg.norm(queries, axis=1, keepdims=True)
-    cn = candidates / np.linalg.norm(candidates, axis=1, keepdims=True)
-    ranks, molecule_ranks = retrieval_ranks(qn, cn, true_index=true, candidate_molecule=molecule, memory_mb=0.002)
-    sims = qn.astype(np.float64) @ cn.astype(np.float64).T
-    ref = sort_ranks(sims, true, molecule, np.full(len(queries), TIE_RTOL))
-    np.testing.assert_array_equal(ranks, ref[0])
-    np.testing.assert_array_equal(molecule_ranks, ref[1])
-
-
-def test_metrics_match_scikit_learn():
-    rng = np.random.default_rng(3)
-    queries, candidates, true, molecule = random_problem(rng, n_queries=300, n_molecules=40, integer=True, dim=6)
-    n = len(candidates)
-    ranks, _ = retrieval_ranks(queries, candidates, true_index=true, candidate_molecule=molecule)
-    values = query_values(ranks, ranks, n_candidates=n)
-    sims = (queries @ candidates.T).astype(np.float64)
-    onehot = np.eye(n, dtype=int)[true]
-    # label ranking AP with one relevant label is 1/rank, ties counted against: our MRR, ties included
-    assert values[:, 4].mean() == pytest.approx(label_ranking_average_precision_score(onehot, sims), abs=1e-12)
-    assert ranks.mean() == pytest.approx(coverage_error(onehot, sims), abs=1e-12)
-    # top_k_accuracy_score breaks ties arbitrarily, so compare on (almost surely) tie-free Gaussian data
-    queries, candidates, true, molecule = random_problem(rng, n_queries=300, n_molecules=40, integer=False, dim=6, ties=False)
-    ranks, molecule_ranks = retrieval_ranks(queries, candidates, true_index=true, candidate_molecule=molecule)
-    values = query_values(ranks, molecule_ranks, n_candidates=n)
-    sims = queries.astype(np.float64) @ candidates.T.astype(np.float64)
-    for column, percent in enumerate((1, 5)):
-        expected = top_k_accuracy_score(true, sims, k=top_k_count(percent, n), labels=np.arange(n))
-        assert values[:, column].mean() == pytest.approx(expected)
-
-
-def test_top_k_count_is_exact_integer_ceiling():
-    assert top_k_count(5, 20) == 1  # float ceil(0.05 * 20) would give 2
-    assert [top_k_count(1, n) for n in (1, 99, 100, 101, 200, 201)] == [1, 1, 1, 2, 2, 3]
-    assert top_k_count(5, 1000) == 50
-
-
-def test_chance_levels_match_enumeration():
-    n, k1, k5 = 12, top_k_count(1, 12), top_k_count(5, 12)
-    for m in (1, 2, 3):
-        chance = chance_levels(n, np.array([m]))[0]
-        for column, k in ((2, k1), (3, k5)):
-            positions = list(itertools.combinations(range(n), m))
-            assert chance[column] == pytest.approx(np.mean([min(p) < k for p in positions]))
-        assert chance[0] == pytest.approx(k1 / n) and chance[4] == pytest.approx(np.mean(1 / np.arange(1, n + 1)))
-        assert chance[5] == np.quantile(np.arange(1, n + 1), 0.5, method="inverted_cdf")
-
-
-@pytest.mark.parametrize("n, n_groups", [(300, 1), (300, 7), (2000, 40)])
-def test_grouped_lower_median_matches_expanded_sample(n, n_groups):
-    rng = np.random.default_rng(n_groups)
-    values = rng.integers(1, 40, n).astype(float)
-    group = np.arange(n) % n_groups
-    molecule = rng.integers(0, 25, n)
-    weights = rng.integers(0, 3, (30, 25)).astype(float)
-    weights[0] = 0  # a resample that drew none of these molecules
-    out = grouped_lower_median(values, group, molecule, weights)
-    assert out.shape == (30, n_groups) and np.isnan(out[0]).all()
-    for row, got in zip(weights[1:], out[1:]):
-        for g in range(n_groups):
-            expanded = np.repeat(values[group == g], row[molecule[group == g]].astype(int))
-            if expanded.size:
-                assert got[g] == np.quantile(expanded, 0.5, method="inverted_cdf")
-            else:
-                assert np.isnan(got[g])
-
-
-def test_bootstrap_resamples_molecules_and_reuses_ranks():
-    rng = np.random.default_rng(1)
-    n_molecules, n = 15, 120
-    molecule = rng.integers(0, n_molecules, n)
-    group = rng.integers(0, 3, n)
-    ranks = rng.integers(1, 50, n)
-    values = query_values(ranks, ranks, n_candidates=50)
-    weights = bootstrap_weights(n_molecules, n_resamples=20, rng=np.random.default_rng(5))
-    draws = np.random.default_rng(5).integers(0, n_molecules, size=(20, n_molecules))
-    rows = grouped_estimates(values, ranks, molecule, group, weights)
-    for g in range(3):
-        np.testing.assert_allclose(rows[0, g, :5], values[group == g].mean(axis=0))
-        assert rows[0, g, 5] == np.quantile(ranks[group == g], 0.5, method="inverted_cdf")
-    for b in range(20):  # resample b, rebuilt explicitly: each drawn molecule brings all its queries
-        picked = np.concatenate([np.flatnonzero(molecule == m) for m in draws[b]])
-        for g in range(3):
-            chosen = picked[group[picked] == g]
-            np.testing.assert_allclose(rows[b + 1, g, :5], values[chosen].mean(axis=0))
-            assert rows[b + 1, g, 5] == np.quantile(ranks[chosen], 0.5, method="inverted_cdf")
-
-
-def test_intervals_match_numpy_nanquantile():
-    samples = np.random.default_rng(0).standard_normal((200, 3, 4))
-    samples[:50, 0, 1] = np.nan  # resamples without the subset's molecules
-    samples[:, 2, 3] = np.nan
-    expected = np.nanquantile(samples[:, :, :3], [0.025, 0.975], axis=0)
-    np.testing.assert_allclose(_intervals(samples)[..., :3], expected)
-    assert np.isnan(_intervals(samples)[:, 2, 3]).all()
-
-
-def test_effective_rank_detects_collapse():
-    rng = np.random.default_rng(0)
-    assert effective_rank(np.outer(rng.standard_normal(50), rng.standard_normal(8))) == pytest.approx(1.0)
-    assert effective_rank(rng.standard_normal((5000, 8))) > 7.5
-
-
-# --- end to end on a benchmark folder ------------------------------------------------------
+    return json.loads(text, parse_constant=refuse)
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +39,7 @@ def bench(synthetic_v1):
     return Evaluator(synthetic_v1)
 
 
-def submit(evaluator, path, query_fn, candidate_fn, splits=None, similarity="cosine"):
+def submit(evaluator, path, query_fn, candidate_fn, splits=None, similarity="cosine", model=None):
     """Write a submission whose embeddings are functions of the answer key (split, index arrays)."""
     queries, candidates = {}, {}
     for split, key in evaluator.keys.items():
@@ -199,8 +47,8 @@ def submit(evaluator, path, query_fn, candidate_fn, splits=None, similarity="cos
             queries[split] = (key.query_ids, query_fn(key))
             candidates[split] = (key.candidate_ids, candidate_fn(key))
     return write_submission(
-        path, benchmark=evaluator.manifest.name, fingerprint=evaluator.manifest.fingerprint, model=path.stem,
-        queries=queries, candidates=candidates, similarity=similarity,
+        path, benchmark=evaluator.manifest.name, fingerprint=evaluator.manifest.fingerprint, model=model or path.stem,
+        queries=queries, candidates=candidates, similarity=similarity, fold=evaluator.manifest.fold,
     )
 
 
@@ -214,78 +62,74 @@ def oracle(evaluator, noise, seed=0):
     )
 
 
-def test_constant_embedding_scores_at_or_below_chance(bench, tmp_path):
-    const = lambda key, n=None: np.ones((len(key.query_ids), 4), np.float32)
-    path = submit(bench, tmp_path / "constant.parquet", const, lambda key: np.ones((len(key.candidate_ids), 4), np.float32))
+def scaled(evaluator, path, source, factor, similarity="cosine"):
+    """A copy of the submission ``source`` with every embedding multiplied by ``factor`` (in float32)."""
+    sub = evaluator.read(source)
+    queries = {s: (evaluator.keys[s].query_ids, (e.queries.astype(np.float64) * factor).astype(np.float32)) for s, e in sub.splits.items()}
+    candidates = {s: (evaluator.keys[s].candidate_ids, (e.candidates.astype(np.float64) * factor).astype(np.float32)) for s, e in sub.splits.items()}
+    return write_submission(path, benchmark=evaluator.manifest.name, fingerprint=evaluator.manifest.fingerprint, model=sub.metadata.model,
+                            queries=queries, candidates=candidates, similarity=similarity)
+
+
+def all_estimates(results):
+    """(split, view, subset, average, metric) -> Estimate for every scored or descriptive cell."""
+    out = {}
+    for split, result in results.splits.items():
+        for view in ("per_query", "averaged"):
+            view_result = getattr(result, view)
+            if view_result is None:
+                continue
+            for field in ("subsets", "by_dose", "by_scaffold"):
+                for name, subset in getattr(view_result, field).items():
+                    for average, values in (("micro", subset.metrics), ("macro", subset.macro)):
+                        for metric, est in values.items():
+                            out[(split, view, field, name, average, metric)] = est
+    return out
+
+
+def test_constant_embedding_scores_exactly_chance_on_every_metric(bench, tmp_path):
+    """Regression: the v1 scorer counted ties against the submission (below chance); overflowed dot gave 100%."""
+    ones = lambda key, n=None: np.ones((len(key.query_ids), 4), np.float32)
+    path = submit(bench, tmp_path / "constant.parquet", ones, lambda key: np.ones((len(key.candidate_ids), 4), np.float32))
     results = bench.evaluate(path, n_bootstrap=50)
+    estimates = all_estimates(results)
+    assert len(estimates) > 100
+    for cell, est in estimates.items():
+        assert est.value == est.chance, cell  # exactly, bit for bit
     for split, result in results.splits.items():
         assert any("same embedding" in flag for flag in result.flags)
-        for view in (result.per_query, result.averaged):
-            metrics = view.subsets["all"].metrics
-            for name in METRICS:
-                if name == "median_rank":
-                    assert metrics[name].value == result.n_candidates >= metrics[name].chance
-                else:
-                    assert metrics[name].value <= metrics[name].chance
-            assert metrics["top_5pct"].value == 0 and metrics["mrr"].value == pytest.approx(1 / result.n_candidates)
+        assert result.per_query.subsets["all"].metrics["median_rank"].value == (result.n_candidates + 1) / 2
+        pessimistic = result.pessimistic["all"]
+        assert pessimistic["top_5pct"] == 0 and pessimistic["mrr"] == pytest.approx(1 / result.n_candidates)  # the old view, kept
 
 
-def test_rank_collapse_is_flagged(bench):
-    key = bench.keys["unseen_molecules"]
-    rng = np.random.default_rng(0)
-    line = np.sign(rng.standard_normal((len(key.query_ids), 1))) * rng.standard_normal((1, 8))  # two opposite points
-    ranked = rank_split(key, line.astype(np.float32), rng.standard_normal((len(key.candidate_ids), 8)).astype(np.float32))
-    assert ranked.effective_rank["queries"] == pytest.approx(1.0) and ranked.effective_rank["candidates"] > 6
-    assert ranked.flags == ["rank collapse: queries embeddings have effective rank 1.00"]
+@pytest.mark.parametrize("similarity", ["cosine", "dot"])
+def test_scores_are_invariant_to_scale_1e30_and_1e_30(bench, tmp_path, similarity):
+    """Regression: x1e30 under dot overflowed to 100% everywhere (NaN thresholds); x1e-30 under cosine raised LinAlgError."""
+    base = bench.write_template(tmp_path / "base.parquet", dim=16, seed=3)
+    plain = bench.evaluate(scaled(bench, tmp_path / "one.parquet", base, 1.0, similarity), n_bootstrap=30)
+    for factor in (1e30, 1e-30):
+        other = bench.evaluate(scaled(bench, tmp_path / f"x{factor}.parquet", base, factor, similarity), n_bootstrap=30)
+        assert other.splits == plain.splits, factor
+        assert other.primary == plain.primary
 
 
-def test_oracle_scores_perfectly_and_averaged_view_matches_reference(bench, tmp_path):
-    query_fn, candidate_fn = oracle(bench, noise=0.0)
-    results = bench.evaluate(submit(bench, tmp_path / "oracle.parquet", query_fn, candidate_fn), n_bootstrap=50)
-    metrics = results.splits["unseen_images"].per_query.subsets["all"].metrics
-    assert metrics["top_1pct"].value == 1 and metrics["mrr"].value == 1 and metrics["median_rank"].value == 1
-
-    query_fn, candidate_fn = oracle(bench, noise=0.8, seed=3)
-    path = submit(bench, tmp_path / "noisy.parquet", query_fn, candidate_fn)
-    ranked = bench.rank(path)["unseen_molecules"]
-    key = bench.keys["unseen_molecules"]
-    emb = bench.read(path).splits["unseen_molecules"]
-    q = emb.queries / np.linalg.norm(emb.queries, axis=1, keepdims=True)
-    c = emb.candidates / np.linalg.norm(emb.candidates, axis=1, keepdims=True)
-    means = pd.DataFrame(q.astype(np.float64)).groupby(key.true_index).mean()
-    avg = means.to_numpy() / np.linalg.norm(means.to_numpy(), axis=1, keepdims=True)
-    ref, ref_molecule = sort_ranks(avg @ c.T.astype(np.float64), means.index.to_numpy(), key.candidate_molecule, np.full(len(avg), TIE_RTOL))
-    np.testing.assert_array_equal(ranked.averaged.ranks, ref)
-    np.testing.assert_array_equal(ranked.averaged.molecule_ranks, ref_molecule)
+def test_huge_constant_dot_embedding_scores_chance_not_100(bench, tmp_path):
+    """Regression (defect 1): one constant vector x 1e20 under dot overflowed to 'every query a hit'."""
+    big = lambda key: np.full((len(key.query_ids), 8), 3e19, np.float32)
+    path = submit(bench, tmp_path / "big.parquet", big, lambda key: np.full((len(key.candidate_ids), 8), 1e20, np.float32), similarity="dot")
+    results = bench.evaluate(path, n_bootstrap=20)
+    for cell, est in all_estimates(results).items():
+        assert est.value == est.chance, cell
 
 
-def test_breakdowns_and_uncovered_splits(bench, tmp_path):
-    query_fn, candidate_fn = oracle(bench, noise=1.0, seed=1)
-    path = submit(bench, tmp_path / "two.parquet", query_fn, candidate_fn, splits=("unseen_molecules", "unseen_dataset"))
-    results = bench.evaluate(path, n_bootstrap=50)
-    assert not results.splits["unseen_images"].evaluated and results.splits["unseen_images"].per_query is None
-    ranked = bench.rank(path)
-    for split in ("unseen_molecules", "unseen_dataset"):
-        view, labels = results.splits[split].per_query, bench.keys[split].labels
-        ranks = ranked[split].per_query.ranks
-        for dose, subset in view.by_dose.items():
-            mask = (labels["dose_level"] == dose).to_numpy()
-            assert subset.n_queries == mask.sum()
-            assert subset.metrics["mrr"].value == pytest.approx(np.mean(1 / ranks[mask]))
-        assert sum(s.n_queries for s in view.by_scaffold.values()) == len(labels)
-        assert set(view.by_scaffold) == set(labels["scaffold_group"])
-        all_ = view.subsets["all"].metrics["top_5pct"]
-        assert all_.low <= all_.value <= all_.high
-    split_in_train = results.splits["unseen_dataset"].per_query.subsets
-    assert split_in_train["molecule_in_train"].n_queries + split_in_train["molecule_not_in_train"].n_queries == split_in_train["all"].n_queries
-    assert "molecule_in_train" not in results.splits["unseen_molecules"].per_query.subsets
-
-
-def test_results_are_deterministic_and_round_trip(bench, tmp_path):
+def test_results_json_is_strict_and_deterministic(bench, tmp_path):
     path = bench.write_template(tmp_path / "t.parquet", dim=8, seed=1)
     first = write_results(bench.evaluate(path, n_bootstrap=30, seed=4), tmp_path / "a.json")
     second = write_results(bench.evaluate(path, n_bootstrap=30, seed=4), tmp_path / "b.json")
     assert first.read_bytes() == second.read_bytes()
+    data = strict_json(first.read_text())
+    assert data["scorer_version"] == SCORER_VERSION == "3.0.0" and data["ties"] == "fair"
     results = read_results(first)
     assert results.submission.sha256 and results.bootstrap.unit == "molecule"
     assert results == Results.model_validate(json.loads(second.read_text()))
@@ -298,35 +142,167 @@ def test_results_are_deterministic_and_round_trip(bench, tmp_path):
         read_results(tmp_path / "bad.json")
 
 
-def test_compare_verdicts(bench, tmp_path):
-    good = submit(bench, tmp_path / "good.parquet", *oracle(bench, noise=0.3))
-    random = bench.write_template(tmp_path / "random.parquet", dim=16)
-    better = bench.compare(good, random, n_bootstrap=200)
-    assert better.splits["unseen_images"]["per_query/all"]["top_5pct"].verdict == "better"
-    assert better.splits["unseen_images"]["per_query/all"]["median_rank"].verdict == "better"
-    worse = bench.compare(random, good, n_bootstrap=200)
-    assert worse.splits["unseen_dataset"]["per_query/all"]["mrr"].verdict == "worse"
-    same = bench.compare(random, random, n_bootstrap=50)
-    diff = same.splits["unseen_molecules"]["per_query/active"]["mrr"]
-    assert diff.verdict == "tied" and diff.difference == diff.low == diff.high == 0
-    evaluated = bench.evaluate(good, n_bootstrap=200).splits["unseen_images"].per_query.subsets["all"].metrics
-    assert better.splits["unseen_images"]["per_query/all"]["top_5pct"].a == evaluated["top_5pct"].value
+def test_every_top_k_metric_says_its_k(bench, tmp_path):
+    results = bench.evaluate(bench.write_template(tmp_path / "t.parquet", dim=8), n_bootstrap=10)
+    for split, result in results.splits.items():
+        for name, est in result.per_query.subsets["all"].metrics.items():
+            if "top" in name:
+                percent = 1 if name.endswith("1pct") else 5
+                assert est.n_candidates == result.n_candidates and est.k == top_k_count(percent, result.n_candidates)
+            else:
+                assert est.k is None
+        assert result.k == {"top_1pct": top_k_count(1, result.n_candidates), "top_5pct": top_k_count(5, result.n_candidates)}
+
+
+def test_oracle_scores_perfectly_and_averaged_view_matches_reference(bench, tmp_path):
+    query_fn, candidate_fn = oracle(bench, noise=0.0)
+    results = bench.evaluate(submit(bench, tmp_path / "oracle.parquet", query_fn, candidate_fn), n_bootstrap=50)
+    for average in ("metrics", "macro"):
+        metrics = getattr(results.splits["unseen_images"].per_query.subsets["all"], average)
+        assert metrics["top_1pct"].value == 1 and metrics["mrr"].value == 1 and metrics["median_rank"].value == 1
+    assert results.primary.value == 1
+
+    query_fn, candidate_fn = oracle(bench, noise=0.8, seed=3)
+    path = submit(bench, tmp_path / "noisy.parquet", query_fn, candidate_fn)
+    ranked = bench.rank(path)["unseen_molecules"]
+    key = bench.keys["unseen_molecules"]
+    emb = bench.read(path).splits["unseen_molecules"]
+    q = emb.queries / np.linalg.norm(emb.queries.astype(np.float64), axis=1, keepdims=True)
+    c = emb.candidates / np.linalg.norm(emb.candidates.astype(np.float64), axis=1, keepdims=True)
+    means = pd.DataFrame(q).groupby(key.true_index).mean()
+    avg = means.to_numpy() / np.linalg.norm(means.to_numpy(), axis=1, keepdims=True)
+    sims = avg @ c.T
+    true = means.index.to_numpy()
+    above = (sims > sims[np.arange(len(true)), true][:, None]).sum(axis=1)  # Gaussian noise: no ties
+    np.testing.assert_array_equal(ranked.averaged.counts.above, above)
+    np.testing.assert_array_equal(ranked.averaged.ranks, above + 1)
+
+
+def test_micro_and_macro_match_an_independent_groupby(bench, tmp_path):
+    path = submit(bench, tmp_path / "noisy.parquet", *oracle(bench, noise=1.2, seed=2))
+    results = bench.evaluate(path, n_bootstrap=0)
+    view = bench.rank(path)["unseen_molecules"].per_query
+    frame = pd.DataFrame(view.values, columns=METRICS).assign(molecule=view.labels["inchikey"], active=view.labels["active"])
+    for subset, rows in (("all", frame), ("active", frame[frame.active])):
+        got = results.splits["unseen_molecules"].per_query.subsets[subset]
+        assert got.n_molecules == rows.molecule.nunique() and got.n_queries == len(rows)
+        for metric in ("top_5pct", "mrr", "molecule_top_1pct"):
+            assert got.metrics[metric].value == pytest.approx(rows[metric].mean())
+            assert got.macro[metric].value == pytest.approx(rows.groupby("molecule")[metric].mean().mean())
+        assert got.metrics["mrr"].low is None  # no bootstrap: no interval
+
+
+def test_breakdowns_and_uncovered_splits(bench, tmp_path):
+    query_fn, candidate_fn = oracle(bench, noise=1.0, seed=1)
+    path = submit(bench, tmp_path / "two.parquet", query_fn, candidate_fn, splits=("unseen_molecules", "unseen_dataset"))
+    results = bench.evaluate(path, n_bootstrap=50)
+    assert not results.splits["unseen_images"].evaluated and results.splits["unseen_images"].per_query is None
+    ranked = bench.rank(path)
+    for split in ("unseen_molecules", "unseen_dataset"):
+        view, labels = results.splits[split].per_query, bench.keys[split].labels
+        rr = ranked[split].per_query.values[:, 4]
+        for dose, subset in view.by_dose.items():
+            mask = (labels["dose_level"] == dose).to_numpy()
+            assert subset.n_queries == mask.sum()
+            if subset.status != "too_few":
+                assert subset.metrics["mrr"].value == pytest.approx(np.mean(rr[mask]))
+        assert sum(s.n_queries for s in view.by_scaffold.values()) == len(labels)
+        for scaffold in view.by_scaffold.values():  # scaffold groups of < 10 molecules: a value, never an interval
+            assert scaffold.status in ("descriptive", "scored") or (split == "unseen_dataset" and "in train" in scaffold.reason)
+            if scaffold.status == "descriptive":
+                assert scaffold.metrics["mrr"].low is None
+        all_ = view.subsets["all"].metrics["top_5pct"]
+        assert all_.low <= all_.value <= all_.high
+    subsets = results.splits["unseen_dataset"].per_query.subsets
+    assert subsets["molecule_in_train"].n_queries + subsets["molecule_not_in_train"].n_queries == subsets["all"].n_queries
+    assert subsets["molecule_in_train"].status == "too_few" and not subsets["molecule_in_train"].metrics  # all in train
+    assert "molecule_in_train" not in results.splits["unseen_molecules"].per_query.subsets
+
+
+def test_too_few_molecules_is_never_a_number(bench, tmp_path):
+    """A subset of fewer than 10 molecules is reported as too few, with its n."""
+    root = bench.root
+    evaluator = Evaluator(root)
+    key = evaluator.keys["unseen_molecules"]
+    few = key.labels["inchikey"].drop_duplicates().iloc[:4].tolist()
+    evaluator.keys["unseen_molecules"].labels["active"] = key.labels["inchikey"].isin(few).to_numpy()
+    results = evaluator.evaluate(evaluator.write_template(tmp_path / "t.parquet", dim=8), n_bootstrap=20)
+    active = results.splits["unseen_molecules"].per_query.subsets["active"]
+    assert active.status == "too_few" and active.n_molecules == 4 and active.metrics == {} and active.macro == {}
+    assert "too few" in active.reason and "4" in active.reason
+    assert results.primary.value is None and results.primary.n_molecules == 4  # the primary subset is too few
+
+
+def test_anchors_are_reported_apart(bench, tmp_path):
+    """Positive controls (spec.anchor_molecules) never count in headline numbers."""
+    key = bench.keys["unseen_images"]
+    anchors = key.labels["inchikey"].value_counts().index[:2].tolist()
+    evaluator = Evaluator(bench.root)
+    evaluator.anchors = tuple(anchors)
+    evaluator.keys = {split: load_split_key(bench.root, split, anchors=anchors) for split in evaluator.keys}
+    results = evaluator.evaluate(evaluator.write_template(tmp_path / "t.parquet", dim=8), n_bootstrap=20)
+    subsets = results.splits["unseen_images"].per_query.subsets
+    n_anchor = int(key.labels["inchikey"].isin(anchors).sum())
+    assert subsets["anchors"].n_queries == n_anchor and subsets["anchors"].n_molecules == 2
+    assert subsets["anchors"].status == "descriptive" and subsets["anchors"].metrics["mrr"].low is None
+    assert subsets["all"].n_queries == len(key.labels) - n_anchor
+    by_dose = results.splits["unseen_images"].per_query.by_dose
+    assert sum(s.n_queries for s in by_dose.values()) == len(key.labels) - n_anchor
+
+
+def test_primary_metric_is_declared_and_resolved(bench, tmp_path):
+    assert bench.primary_metric == "unseen_molecules/per_query/active/macro/top_5pct"
+    results = bench.evaluate(bench.write_template(tmp_path / "t.parquet", dim=8), n_bootstrap=20)
+    cell = results.splits["unseen_molecules"].per_query.subsets["active"].macro["top_5pct"]
+    assert (results.primary.value, results.primary.low, results.primary.high, results.primary.chance) == (cell.value, cell.low, cell.high, cell.chance)
+    assert f"k = {cell.k} of {cell.n_candidates}" in results.primary.label
+    assert "synthetic-v1" not in bench.manifest.spec.get("primary_metric", "")  # frozen manifest unchanged
+    with pytest.raises(PhenoBenchError, match="not '<split>/<view>/<subset>/<average>/<metric>'"):
+        parse_metric_id("unseen_molecules/active/top_5pct")
+
+
+def test_rank_collapse_is_flagged(bench):
+    key = bench.keys["unseen_molecules"]
+    rng = np.random.default_rng(0)
+    line = np.sign(rng.standard_normal((len(key.query_ids), 1))) * rng.standard_normal((1, 8))  # two opposite points
+    ranked = rank_split(key, line.astype(np.float32), rng.standard_normal((len(key.candidate_ids), 8)).astype(np.float32))
+    assert ranked.effective_rank["queries"] == pytest.approx(1.0) and ranked.effective_rank["candidates"] > 6
+    assert ranked.flags == ["rank collapse: queries embeddings have effective rank 1.00"]
+
+
+def test_effective_rank_detects_collapse_at_any_scale():
+    rng = np.random.default_rng(0)
+    assert effective_rank(np.outer(rng.standard_normal(50), rng.standard_normal(8))) == pytest.approx(1.0)
+    x = rng.standard_normal((5000, 8))
+    assert effective_rank(x) > 7.5 and effective_rank(x * 1e-30) == pytest.approx(effective_rank(x))
+
+
+def test_a_shared_offset_is_not_rank_collapse():
+    """Regression: rank was computed on uncentred rows, so a useful probe whose embeddings share a large
+    offset (probe-ridge-v1: 13.9 % against 5.2 % chance) was flagged "rank collapse" (1.23; 4.17 centred)."""
+    rng = np.random.default_rng(0)
+    spread = rng.standard_normal((500, 8))
+    assert effective_rank(spread + 50.0) == pytest.approx(effective_rank(spread), rel=1e-6) and effective_rank(spread + 50.0) > 7
 
 
 def test_real_benchmark_random_and_oracle(cell_injury_v1, tmp_path):
-    """cell-injury-v1 (real data): ids, sizes and chance levels line up; an oracle is perfect everywhere."""
+    """cell-injury-v1 (real data): ids, sizes, k and chance levels line up; an oracle is perfect everywhere;
+    the unseen_dataset active subset (2 molecules, both in train) is too few to score."""
     evaluator = Evaluator(cell_injury_v1)
     results = evaluator.evaluate(evaluator.write_template(tmp_path / "random.parquet"), n_bootstrap=100)
     for split, result in results.splits.items():
         stats = evaluator.manifest.stats(split)
         assert result.evaluated and (result.n_queries, result.n_candidates) == (stats.wells, stats.candidates)
         view = result.per_query
-        assert sum(s.n_queries for s in view.by_dose.values()) == result.n_queries
+        anchors = view.subsets.get("anchors")
+        assert sum(s.n_queries for s in view.by_dose.values()) == result.n_queries - (anchors.n_queries if anchors else 0)
         chance = view.subsets["all"].metrics
         assert chance["top_1pct"].chance == pytest.approx(top_k_count(1, result.n_candidates) / result.n_candidates)
-        assert chance["median_rank"].chance == -(-result.n_candidates // 2)
-    in_train = results.splits["unseen_dataset"].per_query.subsets
-    assert in_train["molecule_in_train"].n_queries + in_train["molecule_not_in_train"].n_queries == in_train["all"].n_queries
+        assert chance["median_rank"].chance == (result.n_candidates + 1) / 2
+    assert results.splits["unseen_images"].per_query.subsets["anchors"].n_molecules == 4
+    assert results.splits["unseen_dataset"].per_query.subsets["active"].status == "too_few"
+    assert results.primary.id == "unseen_molecules/per_query/active/macro/top_5pct" and results.primary.value is not None
+    assert results.primary.label.endswith("(k = 9 of 174)")
     perfect = evaluator.evaluate(submit(evaluator, tmp_path / "oracle.parquet", *oracle(evaluator, noise=0.0)), n_bootstrap=0)
     for result in perfect.splits.values():
         assert all(result.per_query.subsets["all"].metrics[m].value == 1 for m in METRICS if m != "median_rank")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ from huggingface_hub import DatasetCard  # noqa: E402
 
 from olah_server import HubWriter, Olah, commit_folder  # noqa: E402
 from pheno_bench.errors import PhenoBenchError  # noqa: E402
-from pheno_bench.hub import CONFIGS, dataset_card, download, publish, register  # noqa: E402
+from pheno_bench.hub import CONFIGS, dataset_card, download, fold_configs, publish, register  # noqa: E402
 from pheno_bench.manifest import (  # noqa: E402
     SourceInfo,
     answers_path,
@@ -73,6 +74,25 @@ def hub(tmp_path_factory, benches):
         olah.stop()
 
 
+@pytest.fixture(scope="module")
+def fold_set(benches, tmp_path_factory) -> Path:
+    """A two-fold fold set (B's layout) made of the two synthetic builds, each re-labelled as its fold."""
+    from pheno_bench.folds import FoldEntry, FoldSet, write_fold_set
+    from pheno_bench.manifest import write_manifest
+
+    root = tmp_path_factory.mktemp("folds") / "bench-folds"
+    entries = []
+    for k, bench in enumerate(benches):
+        shutil.copytree(bench, root / f"fold-{k}")
+        manifest = read_manifest(bench).model_copy(update={"fold": k})
+        write_manifest(manifest, root / f"fold-{k}")
+        entries.append(FoldEntry(fold=k, path=f"fold-{k}", fingerprint=read_manifest(root / f"fold-{k}").fingerprint))
+    spec = read_manifest(benches[0]).spec
+    write_fold_set(FoldSet(name="synthetic-v1", version="1.0.0", seed=0, spec=spec, folds=entries), root)
+    (root / "README.md").write_text("# the fold set's own card\n\nComposition pooled over folds.\n")
+    return root
+
+
 @pytest.fixture
 def cache(tmp_path) -> Path:
     return tmp_path / "hf-cache"
@@ -101,7 +121,17 @@ def test_card_configs_cover_every_data_file(benches):
     assert [c["config_name"] for c in card.data.configs] == list(CONFIGS)
     assert manifest.fingerprint in card.text
     assert all(f"| `{s}` |" in card.text for s in SPLITS)
-    assert 'load_dataset("pheno/bench", "queries", split="unseen_molecules")' in card.text
+    assert 'load_dataset("pheno/bench", "queries", split="unseen_molecules", revision="<commit sha>")' in card.text
+    from pheno_bench.evaluate import primary_metric_of
+
+    primary = primary_metric_of(manifest)
+    assert f"(`{primary}`)" in card.text and "leaderboard ranks by this one number" in card.text
+    split = primary.split("/")[0]
+    n = manifest.stats(split).candidates
+    pct = int(primary.rsplit("_", 1)[-1].removesuffix("pct"))  # the primary metric is a top-K% metric
+    assert f"(k = {-(-pct * n // 100)} of {n})" in card.text  # k = ceil(K% of the candidates)
+    pinned = dataset_card(manifest, repo_id="pheno/bench", revision="a" * 40)
+    assert pinned.count('revision="' + "a" * 40 + '"') == 3 and "<commit sha>" not in pinned
 
 
 @pytest.mark.parametrize("licences, expected", [
@@ -157,6 +187,8 @@ def test_tampered_file_on_the_hub_is_refused(hub, benches, cache):
     with pytest.raises(PhenoBenchError, match=r"candidates/unseen_molecules\.parquet: sha256 does not match") as err:
         download(f"{ORG}/tampered", cache_dir=cache, endpoint=hub["url"])
     assert "\n" not in str(err.value)
+    assert "published copy" in str(err.value) and "fails its own manifest" in str(err.value)
+    assert "--force" not in str(err.value)  # fetching again cannot fix the publisher's copy
     assert (home.resolve() if home.exists() else None) == before  # not registered
 
 
@@ -164,34 +196,55 @@ def test_tampered_cache_is_refused_and_force_fetches_again(hub, cache):
     snapshot = download(f"{ORG}/bench", cache_dir=cache, endpoint=hub["url"])
     blob = (snapshot / wells_path("train")).resolve()  # the snapshot file links to a cached blob
     blob.write_bytes(blob.read_bytes()[::-1])
-    with pytest.raises(PhenoBenchError, match=r"wells/train\.parquet: sha256 does not match.*--force"):
+    with pytest.raises(PhenoBenchError, match=r"wells/train\.parquet: sha256 does not match.*cached copy.*--force"):
         download(f"{ORG}/bench", cache_dir=cache, offline=True)
+    with pytest.raises(PhenoBenchError, match=r"cached copy.*--force"):  # online, a cached copy is not fetched again
+        download(f"{ORG}/bench", cache_dir=cache, endpoint=hub["url"])
     assert verify(download(f"{ORG}/bench", cache_dir=cache, force=True, endpoint=hub["url"]))
 
 
 @pytest.mark.parametrize("args, needle", [
     ([f"{ORG}/nope"], "pheno/nope@main"),
     ([f"{ORG}/bench", "--revision", "no-such-branch"], "pheno/bench@no-such-branch"),
+    ([f"{ORG}/bench", "--revision", "b" * 40], "pheno/bench@" + "b" * 40),
+    ([f"{ORG}/nope", "--revision", "b" * 40], "pheno/nope@" + "b" * 40),
 ])
 def test_unknown_repo_or_revision_is_one_error_line(hub, cache, args, needle):
     result = _cli("splits", "download", *args, "--cache-dir", str(cache), endpoint=hub["url"])
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0] and "not found" in lines[0], result.stderr
-    assert "Traceback" not in result.stderr
+    assert len(lines) == 1 and needle in lines[0] and "repository or revision not found" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr and "Error:" not in lines[0] and "EntryNotFound" not in lines[0]
 
 
-def test_unreachable_hub_without_cache_is_one_clear_error(cache):
-    with pytest.raises(PhenoBenchError, match=r"pheno/bench@main: cannot be fetched .*not in the local cache"):
-        download(f"{ORG}/bench", cache_dir=cache, endpoint=DEAD_ENDPOINT)
+@pytest.mark.parametrize("revision", [None, "a" * 40])
+def test_unreachable_hub_without_cache_is_one_line_within_seconds(cache, revision):
+    """No retry chatter: one request, one line (a pinned sha used to print 11 retry lines over 24 s)."""
+    args = ["--revision", revision] if revision else []
+    start = time.monotonic()
+    result = _cli("splits", "download", f"{ORG}/bench", *args, "--cache-dir", str(cache), endpoint=DEAD_ENDPOINT)
+    elapsed = time.monotonic() - start
+    assert result.returncode == 2
+    lines = (result.stderr + result.stdout).strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "cannot reach the Hub" in lines[0] and "not in the local cache" in lines[0]
+    assert f"pheno/bench@{revision or 'main'}" in lines[0]
+    assert elapsed < 8, f"took {elapsed:.1f} s"  # includes the interpreter start-up
 
 
-def test_register_keeps_a_same_local_build_and_refuses_another(benches):
-    home = benchmark_home(read_manifest(benches[0]).name)
-    shutil.copytree(benches[0], home)
-    assert register(benches[0]) == home and not home.is_symlink()
-    with pytest.raises(PhenoBenchError, match="holds another build"):
-        register(benches[1])
+def test_register_records_every_build_and_the_last_is_current(benches):
+    from pheno_bench.registry import entries, find
+
+    first, second = (read_manifest(b) for b in benches)
+    register(benches[0])
+    register(benches[1])
+    assert locate(first.name).resolve() == benches[1].resolve()  # the last one registered
+    # a submission names its fingerprint: the matching build is found although another is current
+    assert locate(first.name, fingerprint=first.fingerprint).resolve() == benches[0].resolve()
+    assert find(first.name, fingerprint="0" * 64).resolve() == benches[1].resolve()  # unknown: the current one
+    register(benches[0])  # registering again moves it last, without a duplicate entry
+    assert locate(first.name).resolve() == benches[0].resolve()
+    assert len([e for e in entries() if e["name"] == first.name]) == 2
 
 
 # --- datasets.load_dataset through the card's configs ----------------------------------------
@@ -246,20 +299,25 @@ def test_publish_then_download_round_trip(hub, writer, benches, cache):
     assert sorted(sent) == sorted(["README.md", "manifest.json", *(f.path for f in manifest.files)])
     got = download(f"{ORG}/published", revision=sha, cache_dir=cache, endpoint=hub["url"])
     assert read_manifest(got).fingerprint == manifest.fingerprint
-    assert (got / "README.md").read_text() == dataset_card(manifest, repo_id=f"{ORG}/published")
+    # main's card pins the data commit (the revision to cite) in every snippet
+    latest = download(f"{ORG}/published", cache_dir=cache, endpoint=hub["url"])
+    assert (latest / "README.md").read_text() == dataset_card(manifest, repo_id=f"{ORG}/published", revision=sha)
+    assert f'revision="{sha}"' in (latest / "README.md").read_text()
     # a second build on a branch leaves main as it was
     branch_sha = publish(v2, f"{ORG}/published", revision="v2", endpoint=writer.url)
     assert read_manifest(download(f"{ORG}/published", revision="v2", cache_dir=cache, endpoint=hub["url"])).fingerprint \
         == read_manifest(v2).fingerprint
-    assert download(f"{ORG}/published", cache_dir=cache, endpoint=hub["url"]).name == sha != branch_sha
+    main_head = download(f"{ORG}/published", cache_dir=cache, endpoint=hub["url"]).name
+    assert main_head == latest.name != branch_sha
 
 
 def test_publish_cli_prints_the_commit(writer, benches):
     result = _cli("splits", "publish", str(benches[0]), "--repo", f"{ORG}/by-cli", endpoint=writer.url)
     assert result.returncode == 0, result.stderr
-    head = subprocess.run(["git", "-C", str(writer.repo(f"{ORG}/by-cli")), "rev-parse", "main"],
+    data = subprocess.run(["git", "-C", str(writer.repo(f"{ORG}/by-cli")), "rev-parse", "main~1"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    assert f"{ORG}/by-cli  revision {head}" in result.stdout
+    assert f"revision to cite: {ORG}/by-cli@{data}" in result.stdout
+    assert f"pheno-bench splits download {ORG}/by-cli --revision {data}" in result.stdout
 
 
 def test_publish_verifies_before_sending_anything(writer, benches, tmp_path):
@@ -273,6 +331,85 @@ def test_publish_verifies_before_sending_anything(writer, benches, tmp_path):
     assert writer.requests == []
 
 
+def test_publish_refuses_a_benchmark_whose_source_forbids_rehosting(writer, benches, tmp_path):
+    """RxRx3-core's licence: only the split definition may be shared, never its features."""
+    import json
+
+    folder = tmp_path / "restricted"
+    shutil.copytree(benches[0], folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["sources"][0]["licence"] = "Recursion Non-Commercial EULA; features never redistributed by pheno-bench"
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    result = _cli("splits", "publish", str(folder), "--repo", f"{ORG}/restricted", endpoint=writer.url)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "forbids re-hosting" in result.stderr and "Traceback" not in result.stderr
+    assert writer.requests == []
+
+
 def test_publish_to_an_unreachable_hub_is_one_clear_error(benches):
     with pytest.raises(PhenoBenchError, match=r"pheno/x@main on http://127\.0\.0\.1:9: cannot reach the Hub"):
         publish(benches[0], f"{ORG}/x", endpoint=DEAD_ENDPOINT)
+
+
+# --- fold sets: one repository, fold-<k>/ folders, configs per fold ------------------------------
+
+
+def test_fold_set_publish_download_locate_and_load_dataset(hub, writer, fold_set, cache, tmp_path):
+    from pheno_bench.folds import read_fold_set
+
+    folds = read_fold_set(fold_set)
+    sha = publish(fold_set, f"{ORG}/folds", endpoint=writer.url)
+    got = download(f"{ORG}/folds", revision=sha, cache_dir=cache, endpoint=hub["url"])
+    assert read_fold_set(got).fingerprint == folds.fingerprint
+    for entry in folds.folds:
+        assert verify(got / entry.path).fingerprint == entry.fingerprint
+    # found by name, per fold, and as NAME/fold-k
+    assert locate("synthetic-v1", fold=1).resolve() == (got / "fold-1").resolve()
+    assert locate("synthetic-v1/fold-0").resolve() == (got / "fold-0").resolve()
+    assert locate("synthetic-v1", fold=0, fingerprint=folds.folds[0].fingerprint).resolve() == (got / "fold-0").resolve()
+    card = DatasetCard((download(f"{ORG}/folds", cache_dir=cache, endpoint=hub["url"]) / "README.md").read_text())
+    names = [c["config_name"] for c in card.data.configs]
+    assert names == list(fold_configs(2)) and "fold-1-queries" in names
+    assert f'"fold-0-wells", split="train", revision="{sha}"' in card.text
+    assert "Composition pooled over folds." in card.text  # the fold set's own card follows
+    rows = datasets.load_dataset(str(got), "fold-1-queries", split="unseen_molecules", cache_dir=str(tmp_path / "ds"))
+    assert rows.num_rows == pq.read_table(fold_set / "fold-1" / queries_path("unseen_molecules")).num_rows
+
+
+def test_fold_set_with_a_tampered_fold_is_not_published(writer, fold_set, tmp_path):
+    folder = tmp_path / "folds"
+    shutil.copytree(fold_set, folder)
+    (folder / "fold-1" / wells_path("valid")).write_bytes(b"x")
+    with pytest.raises(PhenoBenchError, match=r"fold-1/wells/valid\.parquet: sha256 does not match"):
+        publish(folder, f"{ORG}/never-folds", endpoint=writer.url)
+    assert writer.requests == []
+
+
+# --- the pull-request check fetches the benchmark it needs ------------------------------------
+
+
+def test_leaderboard_check_downloads_the_benchmark(hub, benches, tmp_path, monkeypatch):
+    """`leaderboard check --download` (what the workflow runs) on a machine without the benchmark."""
+    import numpy as np
+    import yaml
+
+    import pheno_bench
+    from pheno_bench.leaderboard.submit import init_entry
+
+    commit_folder(hub["mirrors"] / "datasets" / ORG / "for-check", benches[0], "v1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    meta = init_entry("const", submissions=tmp_path / "submissions", benchmark="synthetic-v1", seeds=[0])
+    data = yaml.safe_load(meta.read_text())
+    data.update(model="constant", authors=["t"], training_data="none", test_molecules_seen=False, licence="CC0-1.0")
+    meta.write_text(yaml.safe_dump(data))
+    bench = pheno_bench.load_benchmark(benches[0])
+    bench.write_submission(meta.parent / "seed-0.parquet", model="constant",
+                           queries={s: np.ones((len(t.query_ids), 2)) for s, t in bench.test.items()},
+                           candidates={s: np.ones((len(t.candidates), 2)) for s, t in bench.test.items()})
+    monkeypatch.setenv("PHENO_BENCH_HOME", str(tmp_path / "empty-home"))  # this machine has no benchmark
+    result = _cli("leaderboard", "check", str(meta.parent), endpoint=hub["url"])
+    assert result.returncode == 2 and "not built or downloaded yet" in result.stderr
+    result = _cli("leaderboard", "check", str(meta.parent), "--download", "--repo", f"{ORG}/for-check", endpoint=hub["url"])
+    assert result.returncode == 0, result.stderr
+    assert f"const: valid for synthetic-v1 (fingerprint {bench.fingerprint[:12]})" in result.stdout

@@ -1,10 +1,13 @@
 """The built leaderboard site in a real browser: headless Chromium driven over the DevTools protocol.
 
-Builds a leaderboard (synthetic-v1, generated entries: tests/leaderboard_helpers.py), runs
-``mkdocs build --strict``, serves it on loopback and visits every page reachable from the
-leaderboard: the table order, internal links and anchors, console errors, failed or off-site
-requests and script injection are checked; a screenshot is saved to artifacts/site-browser/.
-Needs Debian's ``chromium`` (``apt-get install -y chromium``); skips without it.
+Builds the shared test board (synthetic-v1, generated entries and probes:
+tests/leaderboard_helpers.py), runs ``mkdocs build`` with the repository's configuration, and
+opens the leaderboard at 1280 x 800, from ``file://`` and served on loopback: no horizontal
+overflow of the main content, the headline table in rank order with the probes marked, sorting
+a column reorders rows, every internal link and anchor resolves from ``file://``, search works
+when served, no console error, nothing fetched off-site, no script injected. Screenshots go to
+artifacts/site-browser/ (gitignored). Needs Debian's ``chromium`` (``apt-get install -y
+chromium``); skips without it.
 """
 
 from __future__ import annotations
@@ -19,28 +22,27 @@ import subprocess
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
 from collections import deque
 from pathlib import Path
-from urllib.parse import urldefrag, urlparse
+from urllib.parse import unquote, urldefrag, urlparse
 
 import pytest
 
-from leaderboard_helpers import REPO, make_entry, mkdocs_build, site_config
-from pheno_bench.evaluate import Evaluator
-from pheno_bench.leaderboard import build
+from leaderboard_helpers import BOARD, REPO, XSS, mkdocs_build, shared_board, site_config
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not found: apt-get install -y chromium (or set $CHROMIUM)")
 websocket = pytest.importorskip("websocket", reason="websocket-client not installed (test extra)")
 
 ARTIFACTS = REPO / "artifacts" / "site-browser"
-XSS = "<script>alert(1)</script>"
+WIDTH, HEIGHT = 1280, 800
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-    "--disable-component-update", "--disable-sync", "--remote-debugging-port=0", "--window-size=1400,1000",
+    "--disable-component-update", "--disable-sync", "--remote-debugging-port=0", f"--window-size={WIDTH},{HEIGHT}",
+    "--allow-file-access-from-files",
 ]
+PRIMARY = "unseen_molecules/per_query/active/macro/top_5pct"  # synthetic-v1's, declared in its spec
 
 
 class Quiet(http.server.SimpleHTTPRequestHandler):
@@ -67,6 +69,7 @@ class Browser:
         self._id = 0
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable")
+        self.send("Emulation.setDeviceMetricsOverride", width=WIDTH, height=HEIGHT, deviceScaleFactor=1, mobile=False)
 
     def _receive(self) -> dict:
         message = json.loads(self.ws.recv())
@@ -85,12 +88,9 @@ class Browser:
             raise RuntimeError(f"{method}: {message['error']}")
         return message["result"]
 
-    def open(self, url: str) -> None:
-        """Navigate and wait for the load event plus a short idle period for late console messages."""
-        self.send("Page.navigate", url=url)
-        while self._receive().get("method") != "Page.loadEventFired":
-            pass
-        self.ws.settimeout(0.3)
+    def idle(self, seconds: float = 0.3) -> None:
+        """Record events until none arrives for ``seconds``."""
+        self.ws.settimeout(seconds)
         try:
             while True:
                 self._receive()
@@ -99,9 +99,26 @@ class Browser:
         finally:
             self.ws.settimeout(30)
 
+    def open(self, url: str) -> None:
+        """Navigate and wait for the load event plus a short idle period for late console messages."""
+        self.send("Page.navigate", url=url)
+        while self._receive().get("method") != "Page.loadEventFired":
+            pass
+        self.idle()
+
     def evaluate(self, expression: str):
         result = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
+
+    def screenshot(self, path: Path, *, clip: dict | None = None, full: bool = False) -> Path:
+        params = {"format": "png", "captureBeyondViewport": full}
+        if clip:
+            params["clip"] = clip | {"scale": 1}
+        path.write_bytes(base64.b64decode(self.send("Page.captureScreenshot", **params)["data"]))
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        return path
 
     def close(self) -> None:
         self.ws.close()
@@ -109,32 +126,27 @@ class Browser:
         self.process.wait(timeout=30)
 
 
+def _primary(run: dict) -> float:
+    """The primary metric's value as the scorer wrote it into the results JSON."""
+    assert run["primary"]["id"] == PRIMARY
+    return run["primary"]["value"]
+
+
 @pytest.fixture(scope="module")
-def served(synthetic_v1, tmp_path_factory):
-    """The built site served on loopback: (base URL, expected order of the unseen_molecules table)."""
-    root = tmp_path_factory.mktemp("site")
-    evaluator = Evaluator(synthetic_v1)
-    subs = root / "submissions"
-    for name, noise, seeds, fields in (
-        ("oracle", 0.0, (0,), {}),
-        ("good", 0.25, (0, 1, 2), {"model": XSS}),
-        ("fair", 0.6, (0, 1), {}),
-        ("random", 100.0, (0, 1), {"kind": "example"}),
-    ):
-        make_entry(evaluator, subs, name, noise=noise, seeds=seeds, **fields)
-    build(submissions=subs, site=root / "site", benchmarks=[evaluator.root])
+def site(synthetic_v1, tmp_path_factory):
+    """The built site: (folder of the HTML, expected headline order from the results JSON)."""
+    board = shared_board(synthetic_v1, tmp_path_factory.getbasetemp())
+    root = tmp_path_factory.mktemp("browser-site")
+    shutil.copytree(board / "site/leaderboard", root / "site/leaderboard")
     assert mkdocs_build(site_config(root)) == []
     results = root / "site/leaderboard/synthetic-v1/results"
     means = {}
     for entry in results.iterdir():
-        runs = [json.loads(p.read_text()) for p in entry.glob("seed-*.json")]
-        values = [r["splits"]["unseen_molecules"]["per_query"]["subsets"]["all"]["metrics"]["top_1pct"]["value"] for r in runs]
+        values = [_primary(json.loads(p.read_text())) for p in entry.glob("seed-*.json")]
         means[entry.name] = sum(values) / len(values)
+    # Generated entries of well-separated quality: rank order, probes in place, is the order of the means.
     expected = sorted(means, key=lambda e: (-means[e], e))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root / "build")))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", expected
-    server.shutdown()
+    return root / "build", expected
 
 
 @pytest.fixture(scope="module")
@@ -146,26 +158,87 @@ def browser():
     shutil.rmtree(profile, ignore_errors=True)
 
 
-def test_leaderboard_in_a_real_browser(served, browser):
-    base, expected = served
-    start = f"{base}/leaderboard/synthetic-v1/"
-    browser.open(start)
-    order = browser.evaluate(
-        "Array.from(document.querySelectorAll('table[data-split=unseen_molecules][data-subset=all] tr[data-entry]')).map(r => r.dataset.entry)"
-    )
-    assert order == expected and order[0] == "oracle" and order[-1] == "random"
-    shown = browser.evaluate("document.querySelector('tr[data-entry=good] small').textContent")
-    assert shown == XSS
-    assert browser.evaluate("Array.from(document.scripts).some(s => s.textContent.includes('alert(1)'))") is False
-    assert browser.evaluate("Array.from(document.images).filter(i => i.src.endsWith('.svg')).every(i => i.complete && i.naturalWidth > 0)")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = browser.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-    png = ARTIFACTS / "leaderboard.png"
-    png.write_bytes(base64.b64decode(shot["data"]))
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+HEADLINE_ROWS = "Array.from(document.querySelectorAll('table[data-table=headline] tbody tr[data-entry]'))"
 
-    # Crawl every page reachable from the leaderboard; check links, anchors and the console.
-    seen, queue, anchors, links = set(), deque([f"{base}/leaderboard/"]), {}, []
+
+def _problems(events: list[dict]) -> list[dict]:
+    return [
+        e for e in events
+        if e["method"] in ("Runtime.exceptionThrown", "Page.javascriptDialogOpening", "Network.loadingFailed")
+        or (e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert"))
+        or (e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
+        or (e["method"] == "Network.responseReceived" and e["params"]["response"]["status"] >= 400)
+    ]
+
+
+def test_leaderboard_from_file_urls(site, browser):
+    """file://: layout at 1280 px, rank order, probe marks, sorting, links, console, screenshots."""
+    html, expected = site
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
+    browser.events.clear()
+    page = (html / "leaderboard/synthetic-v1/index.html").as_uri()
+    browser.open(page)
+
+    # Fits the window: nothing wider than the viewport, the headline table not scrolled inside.
+    widths = browser.evaluate(
+        "({doc: document.documentElement.scrollWidth, view: window.innerWidth,"
+        " content: document.querySelector('.md-content').scrollWidth, contentBox: document.querySelector('.md-content').clientWidth,"
+        " table: document.querySelector('table[data-table=headline]').scrollWidth,"
+        " tableBox: document.querySelector('table[data-table=headline]').parentElement.clientWidth})"
+    )
+    assert widths["view"] == WIDTH and widths["doc"] <= WIDTH, widths
+    assert widths["content"] <= widths["contentBox"] and widths["table"] <= widths["tableBox"], widths
+
+    # The headline table: rank order, probes marked in place, ranks non-decreasing.
+    rows = browser.evaluate(HEADLINE_ROWS + ".map(r => [r.dataset.entry, r.dataset.status, r.cells[0].textContent.trim()])")
+    assert [r[0] for r in rows] == expected
+    status = {name: s for name, s, _ in rows}
+    assert {n for n, s in status.items() if s == "probe"} == {n for n, (_, _, f) in BOARD.items() if f.get("kind") == "probe"}
+    assert all(rank == "probe" for _, s, rank in rows if s == "probe")
+    assert status["one-seed"] == status["constant"] == "not ranked"
+    ranks = [int(rank.lstrip("=")) for _, s, rank in rows if s == "ranked"]
+    assert ranks == sorted(ranks) and ranks[0] == 1
+    probe_style = browser.evaluate("getComputedStyle(document.querySelector('tr[data-status=probe] td')).fontStyle")
+    assert probe_style == "italic"
+    assert browser.evaluate("document.querySelector('tr[data-entry=good] small').textContent") == XSS
+    assert browser.evaluate("Array.from(document.scripts).some(s => s.textContent.includes('alert(1)'))") is False
+    assert "degenerate" in browser.evaluate("document.querySelector('tr[data-entry=constant] .pb-flag').textContent")
+    images = browser.evaluate("Array.from(document.images).filter(i => i.src.endsWith('.svg')).map(i => [i.src.split('/').pop(), i.complete && i.naturalWidth > 0])")
+    assert sorted(n for n, _ in images) == ["accuracy.svg", "dose.svg", "probes.svg"] and all(ok for _, ok in images)
+
+    browser.screenshot(ARTIFACTS / "headline.png")  # what a reader sees first, at 1280 x 800
+    browser.screenshot(ARTIFACTS / "leaderboard-full.png", full=True)
+    for name in ("probes", "accuracy", "dose"):
+        box = browser.evaluate(f"(() => {{ const r = document.querySelector('img[src$=\"{name}.svg\"]').getBoundingClientRect(); return {{x: r.x, y: r.y + window.scrollY, width: r.width, height: r.height}}; }})()")
+        assert box["width"] > 300 and box["height"] > 150, (name, box)
+        browser.screenshot(ARTIFACTS / f"plot-{name}.png", clip=box, full=True)
+
+    # Sorting: a click on the primary metric's header orders the rows by value, a second click reverses.
+    values = browser.evaluate(HEADLINE_ROWS + ".map(r => [r.dataset.entry, parseFloat(r.cells[2].dataset.sort)])")
+    orders = []
+    for _ in range(2):
+        browser.evaluate("document.querySelector('table[data-table=headline] th:nth-child(3)').click()")
+        orders.append(browser.evaluate(HEADLINE_ROWS + ".map(r => r.dataset.entry)"))
+        if orders[-1] != [n for n, _ in values] and not (ARTIFACTS / "headline-sorted.png").exists():
+            browser.screenshot(ARTIFACTS / "headline-sorted.png")  # the rows as the click put them
+    by_value = dict(values)
+    first, second = ([by_value[n] for n in order] for order in orders)
+    ascending, descending = sorted(by_value.values()), sorted(by_value.values(), reverse=True)
+    assert {tuple(first), tuple(second)} == {tuple(ascending), tuple(descending)}  # one click each way
+    assert orders[0] != [n for n, _ in values] or orders[1] != [n for n, _ in values]  # the rows moved
+    assert browser.evaluate("document.querySelector('table[data-table=headline] tr[data-chance]') === document.querySelector('table[data-table=headline] tbody').lastElementChild")
+
+    # Entry page: its rank and its verdicts.
+    browser.open((html / "leaderboard/synthetic-v1/entries/fair.html").as_uri())
+    assert "of 3 ranked entries" in browser.evaluate("document.querySelector('table[data-table=rank] td').textContent")
+    verdicts = browser.evaluate("Object.fromEntries(Array.from(document.querySelectorAll('tr[data-other]')).map(r => [r.dataset.other, r.dataset.verdict]))")
+    assert verdicts["good"] == "worse" and verdicts["random-probe"] == "better" and verdicts["fair-twin"] == "tied"
+    browser.screenshot(ARTIFACTS / "entry.png")
+
+    # Crawl every leaderboard page from file://: every internal link and anchor resolves on disk.
+    seen, queue, anchors, links = set(), deque([(html / "leaderboard/index.html").as_uri()]), {}, []
     while queue:
         url = queue.popleft()
         if url in seen:
@@ -175,30 +248,45 @@ def test_leaderboard_in_a_real_browser(served, browser):
         anchors[url] = set(browser.evaluate("Array.from(document.querySelectorAll('[id]')).map(e => e.id)"))
         for href in browser.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"):
             target, fragment = urldefrag(href)
-            if urlparse(target).netloc != urlparse(base).netloc:
+            if urlparse(target).scheme != "file":
                 continue
             links.append((url, target, fragment))
-            if target.endswith("/") and target.startswith(f"{base}/leaderboard/"):
+            if target.endswith(".html") and "/leaderboard/" in target:
                 queue.append(target)
-    assert f"{base}/leaderboard/synthetic-v1/entries/good/" in seen and len(seen) >= 7
-    broken = []
-    for page, target, fragment in links:
-        try:
-            status = urllib.request.urlopen(target).status
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-        if status != 200 or (fragment and target in anchors and fragment not in anchors[target]):
-            broken.append((page, target, fragment, status))
+    assert len(seen) >= 3 + len(BOARD), sorted(seen)
+    broken = [(page, target, fragment) for page, target, fragment in links if not Path(unquote(urlparse(target).path)).is_file()]
     assert not broken
+    missing_anchor = [(p, t, f) for p, t, f in links if f and t in anchors and f not in anchors[t]]
+    assert not missing_anchor
+    assert not [e for e in browser.events if e["method"] == "Network.requestWillBeSent" and urlparse(e["params"]["request"]["url"]).scheme not in ("file", "data", "blob")]
+    assert not _problems(browser.events)
 
-    events = browser.events
-    problems = [
-        e for e in events
-        if e["method"] in ("Runtime.exceptionThrown", "Page.javascriptDialogOpening", "Network.loadingFailed")
-        or (e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert"))
-        or (e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
-        or (e["method"] == "Network.responseReceived" and e["params"]["response"]["status"] >= 400)
-    ]
-    assert not problems
-    requested = {urlparse(e["params"]["request"]["url"]) for e in events if e["method"] == "Network.requestWillBeSent"}
-    assert {u.netloc for u in requested if u.scheme in ("http", "https")} == {urlparse(base).netloc}  # no CDN, no fonts
+
+def test_leaderboard_served_search_and_no_offsite_requests(site, browser):
+    """Served on loopback: the search finds an entry, nothing is fetched off-site, no console error."""
+    html, expected = site
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(html)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        browser.events.clear()
+        browser.open(f"{base}/leaderboard/synthetic-v1/index.html")
+        assert browser.evaluate(HEADLINE_ROWS + ".map(r => r.dataset.entry)") == expected
+        browser.evaluate(
+            "(() => { const i = document.querySelector('.md-search__input'); i.focus(); i.value = 'centroid';"
+            " i.dispatchEvent(new Event('input', {bubbles: true})); i.dispatchEvent(new KeyboardEvent('keyup', {key: 'd', bubbles: true})); })()"
+        )
+        deadline = time.monotonic() + 15
+        hits = []
+        while time.monotonic() < deadline and not hits:
+            browser.idle(0.3)
+            hits = browser.evaluate("Array.from(document.querySelectorAll('.md-search-result__item a')).map(a => a.href)")
+        assert hits and any("centroid-probe" in h or "synthetic-v1" in h for h in hits), hits
+        browser.evaluate("document.getElementById('__search').checked = true")  # the search overlay, open
+        browser.idle(0.3)
+        browser.screenshot(ARTIFACTS / "search.png")
+        requested = {urlparse(e["params"]["request"]["url"]) for e in browser.events if e["method"] == "Network.requestWillBeSent"}
+        assert {u.netloc for u in requested if u.scheme in ("http", "https")} == {urlparse(base).netloc}  # no CDN, no fonts
+        assert not _problems(browser.events)
+    finally:
+        server.shutdown()

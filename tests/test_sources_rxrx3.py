@@ -10,6 +10,7 @@ import pytest
 
 from pheno_bench.curate import curate
 from pheno_bench.errors import PhenoBenchError
+from pheno_bench.fetch import lock_path
 from pheno_bench.paths import data_root
 from pheno_bench.sources import rxrx3_core
 from pheno_bench.sources.rxrx3_core import EMBEDDINGS_FILE, METADATA_FILE, NOMINAL_DOSES_UM, SOURCE
@@ -17,6 +18,16 @@ from pheno_bench.sources.rxrx3_core import EMBEDDINGS_FILE, METADATA_FILE, NOMIN
 pytestmark = pytest.mark.skipif(
     not (data_root() / "molecules-moshkov2023").is_dir(), reason="needs ../shared/data/molecules-moshkov2023 for real SMILES"
 )
+
+
+
+@pytest.fixture(autouse=True)
+def _own_home(tmp_path, monkeypatch):
+    """Each test writes different raw files: its own sha256 lock (a shared one would rightly refuse them)."""
+    monkeypatch.setenv("PHENO_BENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # never reach for the Hub from these tests
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+
 
 METADATA_COLUMNS = ["well_id", "experiment_name", "plate", "address", "gene", "treatment", "SMILES", "concentration", "perturbation_type", "cell_type", "well_type_label"]
 #: A compound row of the published metadata example (its SMILES carries a CXSMILES extension).
@@ -57,6 +68,7 @@ def write(root: Path, metadata: pd.DataFrame, embeddings: pd.DataFrame) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     metadata.to_csv(folder / METADATA_FILE, index=False)
     embeddings.to_parquet(folder / EMBEDDINGS_FILE, index=False)
+    lock_path("rxrx3-core").unlink(missing_ok=True)  # new files, as a new release: record their sha256s again
     return root
 
 
@@ -82,10 +94,11 @@ def test_reads_the_published_layout(published):
     ingested = SOURCE.load(root)
     meta = ingested.wells.meta
     compounds = metadata[(metadata["perturbation_type"] == "COMPOUND") & (metadata["SMILES"] != "")]
-    controls = metadata[(metadata["perturbation_type"] == "COMPOUND") & (metadata["treatment"] == "EMPTY_control")]
+    controls = metadata[(metadata["perturbation_type"] == "COMPOUND") & metadata["treatment"].isin(["EMPTY_control", "CRISPR_control"])]
     assert len(meta) == len(compounds) + len(controls) - 1
     assert "rxrx3-core:" + missing not in set(meta["well_id"])
     assert meta["is_control"].sum() == len(controls)
+    assert meta.loc[meta["is_control"], "compound_id"].value_counts().to_dict() == {"EMPTY_control": 8, "CRISPR_control": 4}
     assert set(meta["plate"]) == {"compound-001_1", "compound-001_2"}
     assert set(meta["batch"]) == {"compound-001"}
     assert (meta["well_id"] == "rxrx3-core:" + meta["plate"] + "_" + meta["well"]).all()
@@ -103,10 +116,9 @@ def test_reads_the_published_layout(published):
 def test_reports_what_it_leaves_out(published):
     root, *_, missing = published
     reasons = {e["reason"].split(" (")[0]: e for e in SOURCE.load(root).excluded}
-    crispr = reasons["CRISPR gene-knockout well"]
+    crispr = reasons["CRISPR gene-knockout experiment well"]
     assert crispr["wells"] == 5 and "rxrx3-core:gene-001_1_E00" in crispr["id"]
-    no_smiles = next(e for r, e in reasons.items() if "CRISPR_control" in e["reason"])
-    assert no_smiles["wells"] == 4
+    assert not any("CRISPR_control" in e["reason"] for e in reasons.values())  # both control kinds are kept
     assert reasons[f"no row in {EMBEDDINGS_FILE}"]["id"] == "rxrx3-core:" + missing
     assert reasons[f"embedding in {EMBEDDINGS_FILE} without a row in {METADATA_FILE}"]["id"] == "rxrx3-core:compound-009_1_Z99"
 
@@ -167,14 +179,15 @@ def test_bad_metadata_values_name_the_well(tmp_path):
 
 
 def test_missing_files_and_folder_are_clear_errors(tmp_path):
-    with pytest.raises(PhenoBenchError, match="rxrx3-core: raw data folder not found"):
-        SOURCE.load(tmp_path)
+    with pytest.raises(PhenoBenchError, match="metadata_rxrx3_core.csv is not in the local Hub cache; run once with network"):
+        SOURCE.load(tmp_path)  # no local copy, offline: the Hub cache is empty
     metadata = layout()
     write(tmp_path, metadata, embeddings_for(metadata["well_id"]))
     (tmp_path / "rxrx3-core" / EMBEDDINGS_FILE).unlink()
-    with pytest.raises(PhenoBenchError, match=f"{EMBEDDINGS_FILE}: OpenPhenom embeddings file not found"):
+    with pytest.raises(PhenoBenchError, match=f"{EMBEDDINGS_FILE}: missing from the local copy"):
         SOURCE.load(tmp_path)
 
 
 def test_registered_under_its_name():
     assert rxrx3_core.SOURCE.name == "rxrx3-core" and rxrx3_core.SOURCE.nominal_doses_um == NOMINAL_DOSES_UM
+

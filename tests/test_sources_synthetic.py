@@ -195,3 +195,29 @@ def test_bad_options_are_one_clear_error(options, message):
 def test_selecting_beyond_the_file_names_it():
     with pytest.raises(PhenoBenchError, match=rf"{SMILES_FILE}: has 16978 molecules .* up to 17069"):
         generate(molecule_offset=16970, n_molecules=100)
+
+
+def test_address_effect_is_one_offset_per_address_on_every_plate():
+    plain = generate(**SMALL)
+    shifted = generate(**SMALL, address_effect=0.5)
+    assert (plain.meta["well_id"] == shifted.meta["well_id"]).all()
+    delta = pd.DataFrame(shifted.features - plain.features).assign(well=plain.meta["well"].to_numpy())
+    spread = delta.groupby("well").std().fillna(0).to_numpy()
+    assert spread.max() < 1e-5  # the same offset at an address on every plate, controls included
+    offsets = delta.groupby("well").mean().to_numpy()
+    assert 0.4 < offsets.std() < 0.6  # N(0, 0.5^2) per feature
+    # as in the real screen, an address holds controls on some plates and treated wells on others
+    by_address = plain.meta.groupby("well")["is_control"].agg(["any", "all"])
+    assert (by_address["any"] & ~by_address["all"]).sum() > 10
+
+
+def test_randomised_layout_moves_pairs_and_controls_between_plates():
+    fixed = generate(**SMALL)
+    moved = generate(**SMALL, layout="randomised")
+    np.testing.assert_array_equal(fixed.features, moved.features)  # same wells, only their addresses change
+    treated = moved.meta[~moved.meta["is_control"]]
+    addresses = treated.groupby(["compound_id", "concentration_um"])["well"].nunique()
+    assert (addresses > 1).mean() > 0.9
+    fixed_addresses = fixed.meta[~fixed.meta["is_control"]].groupby(["compound_id", "concentration_um"])["well"].nunique()
+    assert (fixed_addresses == 1).all()
+    assert not moved.meta.duplicated(["plate", "well"]).any()

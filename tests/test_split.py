@@ -140,3 +140,29 @@ def test_build_is_byte_identical(cell_injury_v1, tmp_path):
     assert first.keys() == second.keys() and first == second
     other = build_benchmark("cell-injury-v1", out=tmp_path / "seed1", seed=1)
     assert read_manifest(other).fingerprint != read_manifest(cell_injury_v1).fingerprint
+
+
+def test_balanced_plate_hold_out_spreads_over_layouts():
+    from pheno_bench.split import hash_layout, hold_out_images
+
+    rows = []
+    for plate in range(12):
+        layout = "A" if plate < 8 else "B"  # 8 plates of map A, 4 of map B
+        for m in range(10):
+            address = f"C{m:02d}" if layout == "A" else f"D{9 - m:02d}"
+            rows.append((f"P{plate:02d}", address, f"M{m}", "1"))
+    meta = pd.DataFrame(rows, columns=["plate", "well", "inchikey", "dose_level"])
+    layouts = {p: hash_layout(g) for p, g in meta.groupby("plate")}
+    assert len(set(layouts.values())) == 2
+    unbalanced = []
+    for seed in range(20):
+        plain = hold_out_images(meta, 0.25, np.random.default_rng(seed))
+        whole_plain = meta.assign(held=plain).groupby("plate")["held"].all()
+        unbalanced.append({layouts[p] for p in whole_plain[whole_plain].index} != set(layouts.values()))
+        held = hold_out_images(meta, 0.25, np.random.default_rng(seed), balance_layouts=True)
+        whole = meta.assign(held=held).groupby("plate")["held"].all()
+        whole = set(whole[whole].index)
+        assert {layouts[p] for p in whole} == set(layouts.values())  # whole plates of both maps held out
+        per_layout = pd.Series([layouts[p] for p in whole]).value_counts()
+        assert per_layout.max() - per_layout.min() <= 1  # round robin: no map loses two plates before another loses one
+    assert any(unbalanced)  # a plain random plate order misses the rare map on some seeds

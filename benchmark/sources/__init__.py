@@ -45,9 +45,14 @@ class Source:
     citation: str
     nominal_doses_um: tuple[float, ...] | None
     reader: Callable[..., Ingested]
+    #: For sources fetched from their publishers (see :mod:`pheno_bench.fetch`): ``fetch(data_root)``
+    #: returns the folder holding the raw files (a local copy under ``data_root`` if there is one).
+    fetch: Callable[..., Path] | None = None
 
     def load(self, data_root: str | os.PathLike | None = None, **options) -> Ingested:
-        """Ingest the source from ``data_root`` (see :func:`pheno_bench.paths.data_root`)."""
+        """Ingest the source from ``data_root`` (see :func:`pheno_bench.paths.data_root`), fetching it if it has a fetcher."""
+        if self.fetch is not None:
+            return self.reader(self.fetch(data_root), **options)
         folder = source_dir(self.folder, data_root) if self.folder else None
         return self.reader(folder, **options)
 
@@ -72,7 +77,7 @@ def load_source(name: str, data_root: str | os.PathLike | None = None, **options
     return get_source(name).load(data_root, **options)
 
 
-ADAPTERS = ("cell_injury", "lincs_pilot1", "rxrx3_core", "synthetic")
+ADAPTERS = ("cell_injury", "lincs_pilot1", "rxrx3_core", "lincs_cp", "synthetic")
 
 
 def _load_adapters() -> None:
@@ -84,14 +89,19 @@ def _load_adapters() -> None:
 
 def read_csv(path: Path, **kwargs):
     """pandas.read_csv with a clear error naming the file."""
+    import zlib
+
     import pandas as pd
 
     try:
         return pd.read_csv(path, **kwargs)
     except FileNotFoundError:
         raise PhenoBenchError(f"{path}: raw file not found; check --data-root") from None
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise PhenoBenchError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]})") from None
+    # a truncated or corrupt .gz raises EOFError / zlib.error (gzip.BadGzipFile is an OSError):
+    # never let them escape as click's bare "Aborted."
+    except (ValueError, OSError, UnicodeDecodeError, EOFError, zlib.error) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0] or type(exc).__name__
+        raise PhenoBenchError(f"{path}: cannot be read as CSV ({reason}); download it again") from None
 
 
 def require_columns(frame, columns, path: Path) -> None:

@@ -20,7 +20,10 @@ COLUMNS = {
     "Compound Concentration (microMolar)": "concentration_um",
     "Control Type": "control_type",
     "Experimental Condition [Experimental Batch]": "batch",
+    "Experimental Condition [Treatment time (h)]": "time_h",
 }
+#: Cytotoxicity read-outs: the publishers' relative cell count (a metadata column, not a feature).
+CELL_COUNT_COLUMN = "Relative well cellcount"
 #: The plate maps' concentrations as the publishers round them; 0.62 and 0.63 are both 0.625.
 NOMINAL_DOSES_UM = (0.02, 0.08, 0.21, 0.31, 0.41, 0.625, 0.82, 1.25, 1.65, 2.5, 3.3, 5.0, 6.6, 10.0, 20.0)
 
@@ -37,6 +40,9 @@ def _read(folder: Path) -> Ingested:
     meta["is_control"] = meta["control_type"].eq("Negative")
     meta.loc[meta["is_control"], ["smiles", "inchikey", "concentration_um"]] = None
     meta["concentration_um"] = meta["concentration_um"].astype(float)
+    meta["time_h"] = meta["time_h"].astype(float)  # 24 or 48: part of the condition (cell-injury-v2)
+    if CELL_COUNT_COLUMN in frame.columns:
+        meta["cell_count"] = frame[CELL_COUNT_COLUMN].astype(float)
     meta["dose_level"] = None
     matrix = frame[features].to_numpy(np.float32)
     wells, excluded = split_features(meta, matrix, "cell-injury", path)

@@ -26,6 +26,8 @@ COLUMNS = {
 }
 #: Two three-fold series (from 10 µM and from 1 µM) plus 20 µM; reported values such as
 #: 0.0041152 or 19.999 snap to them.
+#: Treatment time: the plate belongs to batch 2016_04_01_a549_48hr_batch1 (48 h), not a column of the file.
+TIME_H = 48.0
 NOMINAL_DOSES_UM = (0.00412, 0.0123, 0.037, 0.0412, 0.111, 0.123, 0.333, 0.37, 1.0, 1.11, 3.33, 10.0, 20.0)
 
 
@@ -79,6 +81,7 @@ def _read(folder: Path) -> Ingested:
     meta["inchikey"] = key.map(structures["inchikey"]).where(~meta["is_control"])
     meta["concentration_um"] = meta["concentration_um"].astype(float).where(~meta["is_control"])
     meta["dose_level"] = None
+    meta["time_h"] = TIME_H
     unresolved = ~meta["is_control"] & meta["smiles"].isna()
     excluded = [{**e, "wells": int((key[unresolved] == e["id"]).sum())} for e in excluded]
     meta, matrix = meta[~unresolved].reset_index(drop=True), frame.loc[~unresolved.to_numpy(), features].to_numpy(np.float32)

@@ -1,25 +1,52 @@
 """``rxrx3-core``: RxRx3-core (Recursion, HUVEC) with its OpenPhenom well embeddings, as published on the Hub.
 
-Reads the files of the dataset repository ``recursionpharma/rxrx3-core`` unchanged:
+Reads the files of the dataset repository ``recursionpharma/rxrx3-core`` unchanged, fetched with
+``huggingface_hub`` into its cache (:func:`locate`; a local copy under ``<data root>/rxrx3-core/``
+is used instead where there is one):
 
 * ``metadata_rxrx3_core.csv``: one row per well (``well_id, experiment_name, plate, address, gene,
   treatment, SMILES, concentration, perturbation_type, cell_type, well_type_label``);
-* ``OpenPhenom_rxrx3_core_embeddings.parquet``: ``well_id`` and 384 ``feature_*`` float columns.
+  ``well_id`` is ``<experiment>_<plate>_<address>``;
+* ``OpenPhenom_rxrx3_core_embeddings.parquet``: ``well_id`` and ``feature_0`` … ``feature_383``.
 
-Kept: compound wells (``perturbation_type == "COMPOUND"`` with a SMILES) and the untreated
-controls of the compound experiments (``treatment == "EMPTY_control"``). Left out, one summary per
-reason with a count and example ids: CRISPR wells (gene-knockout experiments, their controls
-included: no molecule is on those plates), compound-experiment wells without a SMILES (such as
-``CRISPR_control``), compounds without a concentration, wells without an embedding and
-embeddings without a metadata row. The two files are joined on ``well_id``, never by position.
+What is kept, on purpose (each left-out group is one summary with a count and example ids):
 
-``concentration`` is in µM (the RxRx3 metadata schema says so); the eight nominal levels are
-0.0025-10 µM. SMILES are kept as published (some carry CXSMILES extensions such as ``|c:1,13|``,
-which RDKit reads); the InChIKey is left to curation.
+* Compound experiments only: an experiment is one when it holds a ``COMPOUND`` well with a SMILES
+  (``compound-001`` … ``compound-004``). Every well of the other (CRISPR gene-knockout)
+  experiments is left out and counted.
+* Controls: both published negative-control labels of the compound experiments,
+  ``EMPTY_control`` and ``CRISPR_control`` (blank SMILES, blank concentration); ``compound_id``
+  keeps which one. ``controls=`` narrows this.
+* Treated wells: a SMILES and a positive concentration (µM, as the RxRx3 metadata schema says).
+  A compound well with a blank concentration is left out and counted.
+* SMILES are kept as published. Some carry CXSMILES extensions (``… |c:1,13,21,t:16,19|``, the
+  cis/trans flags of ring double bonds); RDKit reads them (curation's rule: the extension is
+  part of the molecule; a SMILES RDKit cannot read, extension included, is reported).
+* Embedding rows that are byte-identical between wells (reported by users) are detected: within
+  a group of identical rows, if every well has the same treatment and concentration the first
+  well (by ``well_id``) is kept and the others are left out as duplicates; if they disagree, all
+  are left out (which label is right cannot be known). Identical rows across splits would
+  otherwise let a model match a test well to its training copy.
+* The two files are joined on ``well_id``, never by position; wells without an embedding and
+  embeddings without a metadata row are reported.
+
+Features (``align=``): the publishers' EFAAR alignment against control wells
+(``recursionpharma/EFAAR_benchmarking``, ``efaar.py``). ``"efaar-centerscale"`` (rxrx3-core-v1):
+``centerscale_on_controls`` per plate, (x − mean) / std of the plate's control wells.
+``"efaar-tvn"``: that, then TVN (PCA fitted on all control wells, centre-scale on controls) and
+per-experiment CORAL (control covariance + 0.5·I, to the power −1/2). TVN/CORAL estimate a full
+384 × 384 covariance from the controls, so controls are in-sample for the whitening while treated
+wells are not; on a fixture with about one control per feature this made 60 % of no-effect
+(molecule, dose) pairs "active" under the control-based activity null, and at RxRx3-core's size
+(≈ 2 k controls in compound-002) a smaller bias of the same sign remains. rxrx3-core-v1 therefore
+uses the centre-scale step only. ``"none"`` keeps the embeddings as published. Only control
+wells enter any fit, so no test well shapes the transform.
 """
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -27,24 +54,37 @@ import pandas as pd
 import pyarrow as pa
 
 from pheno_bench.errors import PhenoBenchError
+from pheno_bench.fetch import Lock, RemoteFile, check_file, fetch_hub
 from pheno_bench.io import read_parquet
+from pheno_bench.paths import data_root as default_data_root
 from pheno_bench.schema import Wells, WellsMetadata
 from pheno_bench.sources import Ingested, Source, read_csv, register, require_columns, split_features
 
 NAME = "rxrx3-core"
+REPO_ID = "recursionpharma/rxrx3-core"
+#: The Hub commit rxrx3-core-v1 is built from. ``None`` until a maintainer with network records it
+#: (see site/data.md): the first fetch then records the commit of ``main`` in the lock file and
+#: every later fetch and build uses exactly that commit. ``$PHENO_BENCH_RXRX3_REVISION`` overrides.
+REVISION: str | None = None
+REVISION_ENV = "PHENO_BENCH_RXRX3_REVISION"
 METADATA_FILE = "metadata_rxrx3_core.csv"
 EMBEDDINGS_FILE = "OpenPhenom_rxrx3_core_embeddings.parquet"
+#: Publisher's sha256 unknown here (no network): recorded at the first fetch, checked afterwards.
+FILES = (RemoteFile(METADATA_FILE), RemoteFile(EMBEDDINGS_FILE))
 COLUMNS = ("well_id", "experiment_name", "plate", "address", "treatment", "SMILES", "concentration", "perturbation_type")
 PERTURBATION_TYPES = ("COMPOUND", "CRISPR")
+CONTROLS = ("EMPTY_control", "CRISPR_control")
 CONTROL = "EMPTY_control"
 FEATURE_PREFIX = "feature_"
+ALIGNMENTS = ("efaar-centerscale", "efaar-tvn", "none")
+CORAL_RIDGE = 0.5
 #: The eight concentrations of the compound experiments (µM); a handful of wells report 0.026,
 #: 0.26 or 2.6 (snapped by curation's tolerance) or 0.002 (reported and left out by curation).
 NOMINAL_DOSES_UM = (0.0025, 0.01, 0.025, 0.1, 0.25, 1.0, 2.5, 10.0)
 EXAMPLES = 5
 
 
-def summarise(ids: pd.Series, reason: str) -> list[dict]:
+def summarise(ids: pd.Series, reason: str, *, source: str = NAME) -> list[dict]:
     """One excluded-dict for many wells: their count and the first few well ids (none if ``ids`` is empty).
 
     ids: published ``well_id`` values; reported as the wells table names them (``rxrx3-core:<well_id>``).
@@ -52,12 +92,46 @@ def summarise(ids: pd.Series, reason: str) -> list[dict]:
     if ids.empty:
         return []
     shown = ", ".join(NAME + ":" + ids.iloc[:EXAMPLES]) + (", ..." if len(ids) > EXAMPLES else "")
-    return [{"source": NAME, "id": shown, "reason": f"{reason} ({len(ids)} wells)", "wells": len(ids)}]
+    return [{"source": source, "id": shown, "reason": f"{reason} ({len(ids)} wells)", "wells": len(ids)}]
 
 
 def _ids_error(path: Path, ids: pd.Series, problem: str, fix: str) -> PhenoBenchError:
     shown = ", ".join(map(str, ids.iloc[:EXAMPLES])) + (f" and {len(ids) - EXAMPLES} more" if len(ids) > EXAMPLES else "")
     return PhenoBenchError(f"{path}: {problem}: {shown}; {fix}")
+
+
+# --- fetching -----------------------------------------------------------------------------
+
+
+def locate(data_root: str | os.PathLike | None = None, *, revision: str | None = None, offline: bool | None = None,
+           force: bool = False, update: bool = False, cache_dir: str | os.PathLike | None = None) -> Path:
+    """The folder holding both raw files, checked against their sha256s.
+
+    A local copy ``<data root>/rxrx3-core/`` (both files) is used as it is; otherwise the files are
+    fetched from the Hub (:func:`pheno_bench.fetch.fetch_hub`) at ``revision`` (default
+    ``$PHENO_BENCH_RXRX3_REVISION``, :data:`REVISION`, then the commit recorded at the first fetch).
+    offline: default ``$HF_HUB_OFFLINE``. ``$HF_ENDPOINT`` and ``$HF_HUB_CACHE`` are read at call time.
+    """
+    local = default_data_root(data_root) / NAME
+    if local.is_dir() and not force:
+        lock = Lock.load(NAME)
+        for remote in FILES:
+            path = local / remote.name
+            if not path.is_file():
+                raise PhenoBenchError(f"{path}: missing from the local copy {local}; add it or remove the folder to fetch from the Hub")
+            check_file(path, remote, lock, fix="replace the local copy with the published file")
+        lock.save()
+        return local
+    if offline is None:
+        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    return fetch_hub(
+        REPO_ID, list(FILES), source=NAME, revision=revision or os.environ.get(REVISION_ENV) or REVISION,
+        cache_dir=cache_dir or os.environ.get("HF_HUB_CACHE"), endpoint=os.environ.get("HF_ENDPOINT"),
+        offline=offline, force=force, update=update,
+    )
+
+
+# --- reading ------------------------------------------------------------------------------
 
 
 def read_metadata(path: Path) -> pd.DataFrame:
@@ -99,39 +173,157 @@ def read_embeddings(path: Path, well_ids: pd.Series) -> tuple[list[str], np.ndar
     row = embedded.get_indexer(well_ids)
     found = row >= 0
     matrix = np.full((len(well_ids), len(features)), np.nan, dtype=np.float32)
-    picked = table.select(features).take(row[found])
-    for j, name in enumerate(features):
-        matrix[found, j] = picked.column(name).to_numpy()
+    picked = table.select(features).take(pa.array(row[found]))
+    matrix[found] = np.column_stack([picked.column(name).to_numpy().astype(np.float32, copy=False) for name in features]) if found.any() else matrix[found]
     return features, matrix, found, embedded
 
 
-def _read(folder: Path) -> Ingested:
-    meta_path, emb_path = folder / METADATA_FILE, folder / EMBEDDINGS_FILE
-    frame = read_metadata(meta_path)
-    published = frame["well_id"]
-    compound_expt = frame["perturbation_type"].eq("COMPOUND")
-    control = compound_expt & frame["treatment"].eq(CONTROL)
-    has_smiles = frame["SMILES"].str.strip().ne("")
-    compound = compound_expt & ~control & has_smiles
-    dosed = compound & (frame["concentration"] > 0)
-    excluded = summarise(published[~compound_expt], "CRISPR gene-knockout well (perturbation_type CRISPR), not a molecule")
-    for treatment, ids in published[compound_expt & ~control & ~has_smiles].groupby(frame["treatment"], sort=True):
-        excluded += summarise(ids, f"compound-experiment well without a SMILES (treatment {treatment!r})")
-    excluded += summarise(published[compound & ~dosed], "compound well without a positive concentration")
+def duplicate_rows(matrix: np.ndarray) -> np.ndarray:
+    """Group id (n,) of byte-identical rows of ``matrix``; -1 for rows that are unique."""
+    if len(matrix) == 0:
+        return np.zeros(0, dtype=np.int64)
+    rows = np.ascontiguousarray(matrix).view(np.dtype((np.void, matrix.dtype.itemsize * matrix.shape[1]))).ravel()
+    _, inverse, counts = np.unique(rows, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    return np.where(counts[inverse] > 1, inverse, -1)
 
-    keep = control | dosed
-    kept = frame[keep].reset_index(drop=True)
-    features, matrix, found, embedded = read_embeddings(emb_path, kept["well_id"])
+
+def centerscale_by_plate(features: np.ndarray, plate: np.ndarray, control: np.ndarray) -> np.ndarray:
+    """EFAAR's ``centerscale_on_controls`` with the plate as batch: (x - mean) / std of the plate's controls.
+
+    features: (n, d); plate: labels (n,); control: bool (n,). Returns float32 (n, d).
+    """
+    out = np.empty(features.shape, dtype=np.float32)
+    for index in pd.Series(np.arange(len(features))).groupby(plate, sort=True).indices.values():
+        out[index] = _centre_scale(features[index].astype(np.float64), control[index])
+    return out
+
+
+def efaar_align(features: np.ndarray, plate: np.ndarray, experiment: np.ndarray, control: np.ndarray) -> np.ndarray:
+    """The EFAAR alignment of ``recursionpharma/EFAAR_benchmarking`` (``centerscale_on_controls`` + ``tvn_on_controls``).
+
+    features: (n, d); plate, experiment: labels (n,); control: bool (n,).
+    Steps: per plate centre-scale on its controls; PCA fitted on all controls (TVN); centre-scale
+    on all controls; per experiment CORAL: multiply by (cov(controls) + 0.5·I)^(-1/2).
+    Returns float32 (n, d). Only control wells are fitted on.
+    """
+    x = features.astype(np.float64)
+    for index in pd.Series(np.arange(len(x))).groupby(plate, sort=True).indices.values():
+        x[index] = _centre_scale(x[index], control[index])
+    ctrl = x[control]
+    mean = ctrl.mean(axis=0)
+    _, vectors = np.linalg.eigh(np.cov(ctrl - mean, rowvar=False))
+    vectors = vectors[:, ::-1]  # components by decreasing variance, as sklearn's PCA
+    vectors *= np.where(vectors[np.abs(vectors).argmax(axis=0), range(vectors.shape[1])] < 0, -1.0, 1.0)  # sign fixed
+    x = (x - mean) @ vectors
+    x = _centre_scale(x, control)
+    for index in pd.Series(np.arange(len(x))).groupby(experiment, sort=True).indices.values():
+        ctrl = x[index[control[index]]]
+        cov = np.cov(ctrl, rowvar=False, ddof=1) + CORAL_RIDGE * np.eye(x.shape[1])
+        values, vectors = np.linalg.eigh(cov)
+        x[index] = x[index] @ (vectors * values ** -0.5) @ vectors.T
+    return x.astype(np.float32)
+
+
+def _centre_scale(x: np.ndarray, control: np.ndarray) -> np.ndarray:
+    ctrl = x[control]
+    if len(ctrl) < 2:
+        raise PhenoBenchError("EFAAR alignment: a plate has fewer than 2 control wells; use align='none'")
+    scale = ctrl.std(axis=0)
+    # a direction (nearly) constant on the controls, e.g. past the controls' rank when there are
+    # fewer control wells than features, is centred but not scaled
+    usable = scale > 1e-6 * max(float(np.median(scale)), 1e-12)
+    return (x - ctrl.mean(axis=0)) / np.where(usable, scale, 1.0)
+
+
+@lru_cache(maxsize=1)
+def _published(meta_path: Path, emb_path: Path, signature: tuple) -> tuple:
+    """Both files read once per process (two sources of one spec read the same files)."""
+    frame = read_metadata(meta_path)
+    features, matrix, found, embedded = read_embeddings(emb_path, frame["well_id"])
+    return frame, features, matrix, found, embedded
+
+
+def _signature(*paths: Path) -> tuple:
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) if p.is_file() else (str(p),) for p in paths)
+
+
+def _read(
+    folder: Path,
+    *,
+    name: str = NAME,
+    experiments: list[str] | None = None,
+    exclude_experiments: list[str] | tuple[str, ...] = (),
+    controls: list[str] | tuple[str, ...] = CONTROLS,
+    align: str = "none",
+) -> Ingested:
+    """Ingest RxRx3-core (see the module docstring).
+
+    name: the ``source`` value of the wells (two sources can split the experiments, e.g. one held
+    out as the unseen dataset). experiments / exclude_experiments: compound experiments to keep /
+    leave out (reported). controls: treatment labels that are negative controls. align: one of :data:`ALIGNMENTS`.
+    """
+    if align not in ALIGNMENTS:
+        raise PhenoBenchError(f"rxrx3-core: align={align!r} is not one of {list(ALIGNMENTS)}")
+    meta_path, emb_path = folder / METADATA_FILE, folder / EMBEDDINGS_FILE
+    if not meta_path.is_file():
+        raise PhenoBenchError(f"{meta_path}: raw file not found; check --data-root or fetch it (pheno-bench sources fetch rxrx3-core)")
+    if not emb_path.is_file():
+        raise PhenoBenchError(f"{emb_path}: OpenPhenom embeddings file not found; fetch it (pheno-bench sources fetch rxrx3-core)")
+    frame, features, full_matrix, full_found, embedded = _published(meta_path, emb_path, _signature(meta_path, emb_path))
+    published = frame["well_id"]
+    has_smiles = frame["SMILES"].str.strip().ne("")
+    compound_type = frame["perturbation_type"].eq("COMPOUND")
+    compound_experiments = set(frame.loc[compound_type & has_smiles, "experiment_name"])
+    in_compound_expt = frame["experiment_name"].isin(compound_experiments)
+    excluded = summarise(published[~in_compound_expt], "CRISPR gene-knockout experiment well (no molecule on those plates)", source=name)
+    if experiments is not None:
+        if unknown := sorted(set(experiments) - compound_experiments):
+            raise PhenoBenchError(f"{meta_path}: experiments {unknown} are not compound experiments; known: {sorted(compound_experiments)}")
+    chosen = in_compound_expt & (frame["experiment_name"].isin(experiments) if experiments is not None else True)
+    chosen &= ~frame["experiment_name"].isin(list(exclude_experiments))
+    for expt, ids in published[in_compound_expt & ~chosen].groupby(frame["experiment_name"], sort=True):
+        excluded += summarise(ids, f"compound experiment {expt} not in source {name}", source=name)
+
+    control = chosen & frame["treatment"].isin(list(controls)) & ~has_smiles
+    treated = chosen & has_smiles & compound_type
+    dosed = treated & (frame["concentration"] > 0)
+    other = chosen & ~control & ~treated
+    for treatment, ids in published[other].groupby(frame["treatment"].where(frame["treatment"] != "", "(blank)"), sort=True):
+        excluded += summarise(ids, f"compound-experiment well that is neither a molecule nor a control (treatment {treatment!r})", source=name)
+    excluded += summarise(published[treated & ~dosed], "compound well without a positive concentration", source=name)
+
+    keep = np.flatnonzero((control | dosed).to_numpy())
+    kept = frame.iloc[keep].reset_index(drop=True)
+    matrix, found = full_matrix[keep], full_found[keep]
     orphans = pd.Series(embedded[~embedded.isin(published)])
-    excluded += summarise(kept.loc[~found, "well_id"], f"no row in {EMBEDDINGS_FILE}")
-    excluded += summarise(orphans, f"embedding in {EMBEDDINGS_FILE} without a row in {METADATA_FILE}")
+    excluded += summarise(kept.loc[~found, "well_id"], f"no row in {EMBEDDINGS_FILE}", source=name)
+    if name == NAME or experiments is None:
+        excluded += summarise(orphans, f"embedding in {EMBEDDINGS_FILE} without a row in {METADATA_FILE}", source=name)
     kept, matrix = kept[found].reset_index(drop=True), matrix[found]
 
-    is_control = kept["treatment"].eq(CONTROL)
+    order = np.argsort(kept["well_id"].to_numpy(), kind="stable")
+    kept, matrix = kept.iloc[order].reset_index(drop=True), matrix[order]
+    group = duplicate_rows(np.nan_to_num(matrix, nan=np.inf))
+    is_dup = group >= 0
+    if is_dup.any():
+        label = kept["treatment"] + "@" + kept["concentration"].astype(str)
+        dup = pd.DataFrame({"group": group[is_dup], "label": label[is_dup].to_numpy()}, index=np.flatnonzero(is_dup))
+        agree = dup.groupby("group")["label"].transform("nunique").eq(1)
+        first = ~dup.duplicated("group")
+        drop_copy = dup.index[agree & ~first]
+        drop_conflict = dup.index[~agree]
+        excluded += summarise(kept.loc[drop_copy, "well_id"], f"embedding row byte-identical to another well's of the same treatment and concentration (first by well_id kept; {int((agree & first).sum())} groups)", source=name)
+        excluded += summarise(kept.loc[drop_conflict, "well_id"], "embedding row byte-identical to a well of another treatment or concentration (all left out)", source=name)
+        drop = np.zeros(len(kept), dtype=bool)
+        drop[np.concatenate([drop_copy, drop_conflict]).astype(int)] = True
+        kept, matrix = kept[~drop].reset_index(drop=True), matrix[~drop]
+
+    is_control = kept["treatment"].isin(list(controls)) & kept["SMILES"].str.strip().eq("")
     meta = pd.DataFrame(
         {
             "well_id": NAME + ":" + kept["well_id"],
-            "source": NAME,
+            "source": name,
             "plate": kept["experiment_name"] + "_" + kept["plate"],
             "batch": kept["experiment_name"],
             "is_control": is_control,
@@ -143,8 +335,15 @@ def _read(folder: Path) -> Ingested:
             "well": kept["address"],
         }
     )
-    (meta, matrix), non_finite = split_features(meta, matrix, NAME, emb_path)
-    metadata = WellsMetadata(sources=[NAME], feature_names=features, feature_space="OpenPhenom embeddings as published")
+    (meta, matrix), non_finite = split_features(meta, matrix, name, emb_path)
+    space = "OpenPhenom embeddings as published"
+    if align == "efaar-centerscale":
+        matrix = centerscale_by_plate(matrix, meta["plate"].to_numpy(), meta["is_control"].to_numpy(bool))
+        space = "OpenPhenom embeddings, EFAAR centre-scale on each plate's control wells"
+    elif align == "efaar-tvn":
+        matrix = efaar_align(matrix, meta["plate"].to_numpy(), meta["batch"].to_numpy(), meta["is_control"].to_numpy(bool))
+        space = "OpenPhenom embeddings, EFAAR-aligned on controls (plate centre-scale, TVN, per-experiment CORAL)"
+    metadata = WellsMetadata(sources=[name], feature_names=features, feature_space=space)
     return Ingested(
         wells=Wells(meta, matrix, metadata),
         files={METADATA_FILE: meta_path, EMBEDDINGS_FILE: emb_path},
@@ -156,9 +355,10 @@ SOURCE = register(
     Source(
         name=NAME,
         folder="rxrx3-core",
-        licence="Recursion's licence in the dataset's LICENSE file (non-commercial use); not redistributed by pheno-bench",
+        licence="Recursion Non-Commercial End User License Agreement (the dataset card's licence); features never redistributed by pheno-bench",
         citation="Kraus et al., RxRx3-core: Benchmarking drug-target interactions in High-Content Microscopy, LMRL workshop at ICLR 2025 (arXiv:2503.20158)",
         nominal_doses_um=NOMINAL_DOSES_UM,
         reader=_read,
+        fetch=locate,
     )
 )

@@ -18,7 +18,12 @@ share molecules share their phenotypes. For molecule ``m`` at dose ``c`` (µM), 
 One plate map holds every (molecule, dose) pair once, in a random order and at random addresses,
 with ``controls_per_plate`` DMSO wells on every plate; each replicate is a copy of the map on its
 own plates (as replicate plates in a screen), so replicates share an address (column ``well``,
-e.g. ``B07``), which activity's control pseudo-treatments use. The column ``planted_response``
+e.g. ``B07``), which activity's control pseudo-treatments use. Each page of the map puts its
+controls at other addresses, so an address holds controls on some plates and treated wells on
+others. Options for the layout confounds of real screens: ``address_effect`` adds a per-address
+offset ``~ N(0, address_effect²)`` per feature, the same on every plate (controls included);
+``layout="randomised"`` shuffles the addresses of every plate independently (compounds and
+controls move between plates, as in RxRx3-core). The column ``planted_response``
 (``f`` for active pairs, 0 for inactive pairs and controls) is the truth the generator planted,
 for validating activity calls; it is not a model input.
 """
@@ -65,6 +70,10 @@ class SyntheticOptions(BaseModel):
     hill: float = Field(1.0, gt=0.0, description="Hill slope of the dose response")
     noise: float = Field(1.0, gt=0.0, description="per-feature noise standard deviation")
     plate_effect: float = Field(0.5, ge=0.0, description="per-feature standard deviation of plate offsets")
+    address_effect: float = Field(0.0, ge=0.0, description="per-feature standard deviation of well-address offsets (the same on every plate)")
+    layout: Literal["fixed", "randomised"] = Field(
+        "fixed", description="fixed: each pair at one address on all its plates (cell-injury); randomised: every plate shuffles its addresses (RxRx3-core)"
+    )
     seed: int = Field(0, ge=0, description="the lab's layout, plate effects and noise")
     biology_seed: int = Field(0, ge=0, description="the planted phenotypes; shared by labs that should agree")
 
@@ -210,6 +219,14 @@ def read_synthetic(folder: Path, **options) -> Ingested:
     features *= np.float32(opts.noise)
     _add_rows(features, plate_offsets, plate)
     _add_rows(features, effects.reshape(-1, d), pair)
+    # layout options draw from their own streams, so the defaults leave every earlier draw unchanged
+    if opts.layout == "randomised":
+        shuffle = np.random.default_rng([opts.seed, _stable_int(opts.name), 2])
+        permutations = np.stack([shuffle.permutation(opts.wells_per_plate) for _ in range(n_plates)])
+        address = permutations[plate, address]
+    if opts.address_effect > 0:
+        offsets = np.random.default_rng([opts.seed, _stable_int(opts.name), 1]).standard_normal((opts.wells_per_plate, d), dtype=np.float32)
+        _add_rows(features, offsets * np.float32(opts.address_effect), address)
 
     treated = pair >= 0
     molecule = np.where(treated, pair // n_doses, 0)

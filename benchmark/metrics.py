@@ -1,0 +1,203 @@
+"""Metric values per query (fair ties), their micro and macro averages, and the molecule bootstrap.
+
+Per query, from the exact counts of :mod:`pheno_bench.ranking` (``a`` candidates strictly above
+the true one, ``t`` tied with it, itself included), every metric is its **expected value under
+uniformly random tie-breaking** (OGB's convention, exact, not sampled):
+
+- top-k hit: ``clip((k - a) / t, 0, 1)``;
+- reciprocal rank: the mean of 1/r over r = a+1 ... a+t;
+- rank: the mid-rank ``a + (t + 1) / 2``;
+- molecule top-k hit: with ``a`` candidates of other molecules strictly above the best dose of
+  the true molecule, ``o`` of other molecules tied with it and ``m`` doses of the true molecule
+  tied with it, the molecule is found at 1 + a + X where X (others placed before the first of the
+  m own doses in a random order of the o + m tied) has P(X >= j) = prod_{i<j} (o - i) / (o + m - i).
+
+A constant embedding ties everything (a = 0, t = n): every metric equals its chance level exactly.
+The pessimistic view (ties counted against) is kept as a secondary view.
+
+Averages: **micro** = mean over queries; **macro** = mean over molecules of each molecule's mean
+(median rank: median over molecules of each molecule's median). Intervals: percentile bootstrap
+over molecules (:func:`bootstrap_weights`), every average recomputed on each resample.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+from scipy.special import gammaln
+
+from pheno_bench.ranking import RankCounts
+
+TOP_PERCENTS = (1, 5)
+METRICS = ("top_1pct", "top_5pct", "molecule_top_1pct", "molecule_top_5pct", "mrr", "median_rank")
+LOWER_IS_BETTER = frozenset({"median_rank"})
+TOP_K_METRICS = {"top_1pct": 1, "top_5pct": 5, "molecule_top_1pct": 1, "molecule_top_5pct": 5}
+CI_LEVEL = 0.95
+N_VALUES = len(METRICS)  # columns of a query-values matrix: the 5 means, then the rank
+
+
+def top_k_count(percent: int, n_candidates: int) -> int:
+    """How many top candidates count as a top-``percent``% hit: ceil(percent * n_candidates / 100)."""
+    return -(-percent * n_candidates // 100)
+
+
+def _harmonic(n: int) -> np.ndarray:
+    """H[0..n]: H[r] = sum_{i<=r} 1/i, float64."""
+    return np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, n + 1))])
+
+
+def fair_top_k(above: np.ndarray, tied: np.ndarray, k: int) -> np.ndarray:
+    """Expected top-k hit under random tie-breaking: clip((k - a) / t, 0, 1)."""
+    return np.clip((k - above) / tied, 0.0, 1.0)
+
+
+def fair_reciprocal_rank(above: np.ndarray, tied: np.ndarray, n_candidates: int) -> np.ndarray:
+    """Mean of 1/r over r = a+1 .. a+t (exactly 1/(a+1) when t = 1)."""
+    harmonic = _harmonic(n_candidates)
+    return np.where(tied == 1, 1.0 / (above + 1), (harmonic[above + tied] - harmonic[above]) / tied)
+
+
+def fair_molecule_top_k(above: np.ndarray, others_tied: np.ndarray, own_tied: np.ndarray, k: int) -> np.ndarray:
+    """P(1 + a + X <= k), X = others among the o tied placed before the first of the m own doses."""
+    j = k - above  # the molecule is missed iff X >= j
+    o, m = others_tied.astype(np.float64), own_tied.astype(np.float64)
+    jj = np.clip(j, 0, None).astype(np.float64)
+    possible = (j > 0) & (j <= others_tied)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_miss = gammaln(o + 1) - gammaln(np.where(possible, o - jj + 1, 1)) - gammaln(o + m + 1) + gammaln(np.where(possible, o + m - jj + 1, 1))
+    miss = np.where(j <= 0, 1.0, np.where(possible, np.exp(np.where(possible, log_miss, 0.0)), 0.0))
+    return 1.0 - miss
+
+
+def query_values(counts: RankCounts, *, n_candidates: int) -> np.ndarray:
+    """(n_queries, 6) float64 fair per-query values, columns in METRICS order (the last is the mid-rank)."""
+    a, t = counts.above, counts.tied
+    columns = [fair_top_k(a, t, top_k_count(p, n_candidates)) for p in TOP_PERCENTS]
+    columns += [fair_molecule_top_k(counts.molecule_above, counts.molecule_tied, counts.own_tied, top_k_count(p, n_candidates)) for p in TOP_PERCENTS]
+    columns += [fair_reciprocal_rank(a, t, n_candidates), a + (t + 1) / 2]
+    return np.column_stack(columns).astype(np.float64)
+
+
+def pessimistic_values(counts: RankCounts, *, n_candidates: int) -> np.ndarray:
+    """(n_queries, 6) the ties-against view: rank a + t, molecule rank 1 + a + o."""
+    rank = counts.above + counts.tied
+    molecule_rank = 1 + counts.molecule_above + counts.molecule_tied
+    k = [top_k_count(p, n_candidates) for p in TOP_PERCENTS]
+    return np.column_stack([rank <= k[0], rank <= k[1], molecule_rank <= k[0], molecule_rank <= k[1], 1.0 / rank, rank]).astype(np.float64)
+
+
+def chance_values(n_doses: np.ndarray, *, n_candidates: int) -> np.ndarray:
+    """(n_queries, 6) expected values of a uniformly random ranking: the fair values of a full tie.
+
+    n_doses: (n_queries,) candidates of each query's true molecule. Same formulas as the scores,
+    so a constant embedding scores exactly this.
+    """
+    n = n_candidates
+    zeros = np.zeros(len(n_doses), dtype=np.int64)
+    full = np.full(len(n_doses), n, dtype=np.int64)
+    return query_values(RankCounts(zeros, full, zeros, full - n_doses, n_doses.astype(np.int64)), n_candidates=n)
+
+
+def bootstrap_weights(n_molecules: int, *, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(1 + n_resamples, n_molecules) float64: row 0 all ones (the point estimate), then the
+    multiplicity of each molecule in each resample of n_molecules drawn with replacement."""
+    draws = rng.integers(0, n_molecules, size=(n_resamples, n_molecules))
+    draws += np.arange(n_resamples)[:, None] * n_molecules
+    counts = np.bincount(draws.ravel(), minlength=n_resamples * n_molecules).reshape(n_resamples, n_molecules)
+    return np.vstack([np.ones((1, n_molecules)), counts]).astype(np.float64)
+
+
+def _times(weights: np.ndarray, matrix: sparse.csr_matrix) -> np.ndarray:
+    """weights (rows, n) @ matrix (n, m) as a dense array: BLAS when the matrix is small enough to densify."""
+    if matrix.shape[0] * matrix.shape[1] <= 1 << 22:
+        return weights @ matrix.toarray()
+    return np.ascontiguousarray(weights @ matrix)  # scipy returns it column-major
+
+
+def grouped_lower_median(values: np.ndarray, group: np.ndarray, molecule: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Lower median of ``values`` in each group, under each row of molecule weights.
+
+    values, group, molecule: (n,); group codes 0..n_groups-1, each present; molecule codes index the
+    columns of weights (rows, n_molecules); a value counts with its molecule's weight.
+    Returns (rows, n_groups): the smallest v with weight(values <= v) >= half the group's weight
+    (NaN where that weight is zero). Sorted values are cut into blocks whose weights come from one
+    matrix product; only the block holding each median is expanded, so no (rows, n) array is made.
+    Weights are integer counts: their sums are exact in float32 below 2**24, which halves the memory traffic.
+    """
+    dtype = np.float32 if len(values) * weights.max(initial=0) < 2**24 else np.float64
+    weights = weights.astype(dtype, copy=False)
+    order = np.lexsort((values, group))
+    values, group, molecule = values[order], group[order], molecule[order]
+    n, n_rows = values.size, weights.shape[0]
+    sizes = np.bincount(group)
+    block = max(8, int(np.sqrt(sizes.max())))
+    group_start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    group_blocks = -(-sizes // block)
+    block_offset = np.concatenate([[0], np.cumsum(group_blocks)[:-1]])
+    block_group = np.repeat(np.arange(sizes.size), group_blocks)
+    in_group = np.arange(block_group.size) - block_offset[block_group]
+    block_of = block_offset[group] + (np.arange(n) - group_start[group]) // block
+    counts = sparse.csr_matrix((np.ones(n, dtype), (molecule, block_of)), shape=(weights.shape[1], block_group.size))
+    through = np.cumsum(_times(weights, counts), axis=1)
+    through -= np.where(block_offset > 0, through[:, block_offset - 1], 0)[:, block_group]  # restart at each group
+    half = through[:, block_offset + group_blocks - 1] / 2
+    short = (through < half[:, block_group]).astype(np.int32)
+    first = block_offset + np.add.reduceat(short, block_offset, axis=1)  # (rows, groups): block holding the median
+    before = np.where(first > block_offset, np.take_along_axis(through, np.maximum(first - 1, 0), axis=1), 0).astype(dtype)
+    position = (group_start[block_group] + in_group * block)[first][..., None] + np.arange(block)
+    inside = position < (group_start + sizes)[None, :, None]
+    position = np.minimum(position, n - 1)
+    step = np.where(inside, weights[np.arange(n_rows)[:, None, None], molecule[position]], dtype(0))
+    offset = np.argmax(before[..., None] + np.cumsum(step, axis=2) >= half[..., None], axis=2)
+    out = values[np.take_along_axis(position, offset[..., None], axis=2)[..., 0]].astype(np.float64)
+    out[half <= 0] = np.nan
+    return out
+
+
+def grouped_estimates(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(rows, n_groups, 6) micro averages of every metric of every group under each row of molecule weights.
+
+    values: (n, 6) from :func:`query_values` (last column the rank); molecule, group: (n,), group codes
+    0..n_groups-1 all present; weights: (rows, n_molecules), row 0 all ones for the plain estimate.
+    Means are ratio estimates: weighted sums over weighted query counts; the rank column is the lower median.
+    """
+    n_groups = int(group.max()) + 1
+    cells = np.column_stack([values[:, :5], np.ones(len(values))])
+    sums = sparse.csr_matrix(
+        (cells.ravel(), (np.repeat(molecule, 6), (group[:, None] * 6 + np.arange(6)).ravel())), shape=(weights.shape[1], n_groups * 6)
+    )
+    totals = _times(weights, sums).reshape(len(weights), n_groups, 6)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = totals[..., :5] / totals[..., 5:]
+    return np.concatenate([means, grouped_lower_median(values[:, 5], group, molecule, weights)[..., None]], axis=2)
+
+
+def macro_estimates(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(rows, n_groups, 6) macro averages: each molecule's mean (its lower-median rank), then the
+    weighted mean (lower median) over the molecules of the group."""
+    width = int(molecule.max(initial=0)) + 1
+    cells, inverse = np.unique(group.astype(np.int64) * width + molecule, return_inverse=True)
+    counts = np.bincount(inverse)
+    means = np.column_stack([np.bincount(inverse, weights=values[:, j]) for j in range(5)]) / counts[:, None]
+    order = np.lexsort((values[:, 5], inverse))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    medians = values[order, 5][starts + (counts - 1) // 2]
+    return grouped_estimates(np.column_stack([means, medians]), cells % width, cells // width, weights)
+
+
+def intervals(samples: np.ndarray, level: float = CI_LEVEL) -> np.ndarray:
+    """(2, ...) percentile interval at ``level`` over axis 0 of bootstrap samples (numpy's linear
+    quantile); resamples where a subset drew no molecule (NaN) are dropped; none left: NaN."""
+    if len(samples) == 0:
+        return np.full((2, *samples.shape[1:]), np.nan)
+    ordered = np.sort(samples, axis=0)  # NaN last
+    valid = (~np.isnan(samples)).sum(axis=0)
+    last = np.maximum(valid - 1, 0)
+    bounds = []
+    for q in ((1 - level) / 2, (1 + level) / 2):
+        position = last * q
+        below = np.floor(position).astype(np.int64)
+        lower = np.take_along_axis(ordered, below[None], axis=0)[0]
+        upper = np.take_along_axis(ordered, np.minimum(below + 1, last)[None], axis=0)[0]
+        bounds.append(np.where(valid > 0, lower + (position - below) * (upper - lower), np.nan))
+    return np.stack(bounds)

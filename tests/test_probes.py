@@ -1,0 +1,177 @@
+"""Training-free probes (no torch): the geometry that makes cosine mean "nearest profile",
+the profile predictors against hand computations, the confound probes' inputs, safe entry
+writing (refuse without --replace, never delete what a run did not write), and probe runs on
+synthetic-v1 (deterministic, centroid far above chance, random at chance)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pheno_bench.baselines.probes import PROBES, layout_queries, run_probe, well_address
+from pheno_bench.baselines.profiles import (
+    Conditions,
+    centroid_profiles,
+    condition_profiles,
+    euclidean_lift,
+    neighbour_profiles,
+    tanimoto_matrix,
+    top_percent_hit_rate,
+)
+from pheno_bench.errors import PhenoBenchError
+
+
+def _cosine(a, b):
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return a @ b.T
+
+
+def test_euclidean_lift_makes_cosine_rank_by_euclidean_distance():
+    rng = np.random.default_rng(0)
+    queries, candidates = rng.normal(size=(20, 7)) * 3, rng.normal(size=(30, 7)) * rng.uniform(0.1, 5, size=(30, 1))
+    q, c = euclidean_lift(queries, candidates)
+    distance = ((queries[:, None, :] - candidates[None, :, :]) ** 2).sum(-1)
+    assert (np.argsort(-_cosine(q.astype(np.float64), c.astype(np.float64)), axis=1) == np.argsort(distance, axis=1)).all()
+    assert np.allclose(np.linalg.norm(c, axis=1), np.linalg.norm(c[0]), rtol=1e-5)  # one norm for every candidate
+
+
+def test_top_percent_hit_rate_counts_ties_at_their_expected_value():
+    rng = np.random.default_rng(1)
+    queries, true = rng.normal(size=(10, 4)), rng.integers(0, 40, size=10)
+    constant = np.ones((40, 4))
+    assert top_percent_hit_rate(queries, constant, true, percent=5) == pytest.approx(2 / 40)  # k = 2 of 40, all tied
+    candidates = rng.normal(size=(40, 4))
+    sims = _cosine(queries, candidates)
+    brute = np.mean([(sims[i] > sims[i, true[i]]).sum() < 2 for i in range(10)])
+    assert top_percent_hit_rate(queries, candidates, true, percent=5) == pytest.approx(brute)
+
+
+def _meta(rows):
+    return pd.DataFrame(rows, columns=["candidate_id", "inchikey", "smiles", "dose_level", "time_h"])
+
+
+def test_condition_profiles_average_each_time_point_first():
+    meta = _meta([("A@1", "A", "CCO", "1", 24.0)] * 3 + [("A@1", "A", "CCO", "1", 48.0), ("B@5", "B", "CCN", "5", 24.0)])
+    x = np.array([[0.0], [0.0], [0.0], [4.0], [1.0]])
+    conditions = condition_profiles(meta, x)
+    assert conditions.frame["candidate_id"].tolist() == ["A@1", "B@5"]
+    assert conditions.profiles[:, 0].tolist() == [2.0, 1.0]  # midpoint of 24 h (0) and 48 h (4), not the well mean 1
+    profiles, known = centroid_profiles(pd.DataFrame({"candidate_id": ["B@5", "C@1"]}), conditions)
+    assert known.tolist() == [True, False] and profiles[0, 0] == 1.0 and profiles[1, 0] == 0.0
+
+
+def test_neighbour_profiles_weigh_the_k_most_similar_molecules_at_their_nearest_dose():
+    smiles = {"A": "c1ccccc1CCO", "B": "c1ccccc1CCN", "C": "CCCCCCCCCC"}
+    frame = pd.DataFrame(
+        [("A@1", "A", smiles["A"], "1"), ("A@10", "A", smiles["A"], "10"), ("B@1", "B", smiles["B"], "1"), ("C@1", "C", smiles["C"], "1")],
+        columns=["candidate_id", "inchikey", "smiles", "dose_level"],
+    ).assign(log_dose=lambda f: np.log10(f["dose_level"].astype(float)))
+    profiles = np.array([[1.0, 0.0], [5.0, 0.0], [0.0, 1.0], [9.0, 9.0]])
+    conditions = Conditions(frame, profiles)
+    query = pd.DataFrame({"candidate_id": ["Q@8"], "smiles": ["c1ccccc1CCCO"], "dose_level": ["8"]})
+    sim = tanimoto_matrix(["c1ccccc1CCCO"], [smiles["A"], smiles["B"], smiles["C"]])[0]
+    top2 = np.argsort(-sim)[:2]
+    assert set(top2) == {0, 1}
+    expected = (sim[0] * profiles[1] + sim[1] * profiles[2]) / (sim[0] + sim[1])  # A at 10 µM (nearest to 8), B at 1
+    assert np.allclose(neighbour_profiles(query, conditions, k=2)[0], expected)
+
+
+def test_layout_query_uses_only_other_molecules_at_the_same_address():
+    class Data:
+        train_meta = pd.DataFrame({"well_id": ["s:p1:B02", "s:p2:B2", "s:p3:B2", "s:p1:C3"], "inchikey": ["Q", "X", "Y", "Z"]})
+        train_x = np.array([[100.0], [1.0], [3.0], [7.0]])
+
+    answers = pd.DataFrame({"well_id": ["s:p9:B02", "s:p9:D4"], "inchikey": ["Q", "Q"]}, index=["q1", "q2"])
+    out = layout_queries(Data, answers, ["q1", "q2"])
+    assert out[0, 0] == 2.0  # mean of X and Y at B2; the query's own molecule Q (100) left out
+    assert out[1, 0] == pytest.approx(Data.train_x.mean())  # no train well at D4: the mean profile (ties)
+    assert well_address(pd.Series(["a:b:A01", "x:y:p12"])).tolist() == ["A1", "P12"]
+
+
+def _probe(name, bench, out, **kw):
+    return run_probe(name, benchmark=bench, out=out, results_dir=out.parent / f"results-{out.name}", log=lambda _: None, **kw)
+
+
+def _top1(results, split, subset="all"):
+    return results.splits[split].per_query.subsets[subset].metrics["top_1pct"].value
+
+
+def test_probe_runs_write_marked_deterministic_entries(synthetic_v1, tmp_path):
+    centroid = _probe("centroid", synthetic_v1, tmp_path / "a" / "probe-centroid")[0]
+    again = _probe("centroid", synthetic_v1, tmp_path / "b" / "probe-centroid")[0]
+    first, second = (p / "probe-centroid" / "seed-0.parquet" for p in (tmp_path / "a", tmp_path / "b"))
+    assert first.read_bytes() == second.read_bytes()
+    meta = yaml.safe_load((tmp_path / "a" / "probe-centroid" / "metadata.yaml").read_text())
+    assert meta["kind"] == "probe" and meta["seeds"] == [0]
+    chance = centroid.splits["unseen_images"].per_query.subsets["all"].metrics["top_1pct"].chance
+    assert _top1(centroid, "unseen_images") > 5 * chance  # planted phenotypes: own train wells retrieve
+    random = _probe("random", synthetic_v1, tmp_path / "a" / "probe-random", seeds=[0, 1, 2])
+    mean = np.mean([_top1(r, "unseen_images") for r in random.values()])
+    assert mean < 4 * chance
+    neighbours = _probe("chem-neighbours", synthetic_v1, tmp_path / "a" / "probe-chem")[0]
+    assert neighbours.splits["unseen_molecules"].evaluated
+
+
+def test_run_refuses_existing_entry_and_never_deletes_other_seeds(synthetic_v1, tmp_path):
+    out = tmp_path / "probe-random"
+    _probe("random", synthetic_v1, out, seeds=[0, 1, 2])
+    kept = {s: (out / f"seed-{s}.parquet").read_bytes() for s in (1, 2)}
+    with pytest.raises(PhenoBenchError, match="already exists; pass --replace"):
+        _probe("random", synthetic_v1, out, seeds=[0])
+    _probe("random", synthetic_v1, out, seeds=[0], replace=True)  # the issue's case: --seeds 0 into a 3-seed entry
+    assert yaml.safe_load((out / "metadata.yaml").read_text())["seeds"] == [0, 1, 2]
+    assert {s: (out / f"seed-{s}.parquet").read_bytes() for s in (1, 2)} == kept
+    _probe("random", synthetic_v1, out, seeds=[3], replace=True)
+    assert yaml.safe_load((out / "metadata.yaml").read_text())["seeds"] == [0, 1, 2, 3]
+    with pytest.raises(PhenoBenchError, match="never merged across models"):
+        _probe("centroid", synthetic_v1, out, replace=True)
+    assert sorted(p.name for p in out.iterdir()) == ["metadata.yaml", *(f"seed-{s}.parquet" for s in range(4))]
+
+
+def test_cytotoxicity_probe_needs_a_cell_count(synthetic_v1, tmp_path):
+    with pytest.raises(PhenoBenchError, match="cytotoxicity probe needs"):
+        _probe("cytotoxicity", synthetic_v1, tmp_path / "probe-cyto")
+    assert not (tmp_path / "probe-cyto").exists()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    """The CLI with torch made unimportable (a finder that refuses it): probes and `baselines list` must not need it."""
+    block = (
+        "import sys, importlib.abc\n"
+        "class NoTorch(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] == 'torch':\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
+    )
+    code = block + "sys.argv = ['pheno-bench', *%r]\nfrom pheno_bench.cli import main\nmain()" % (list(args),)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+
+
+def test_cli_lists_probes_and_runs_one_without_torch(synthetic_v1, tmp_path):
+    listing = _cli("baselines", "list")
+    assert listing.returncode == 0, listing.stderr
+    for name in [*PROBES, "molphenix", "cloome", "clip", "minimol"]:
+        assert name in listing.stdout
+    run = _cli("baselines", "run", "ridge", "--benchmark", str(synthetic_v1), "--out", str(tmp_path / "probe-ridge"))
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "probe-ridge" / "seed-0.parquet").is_file()
+    again = _cli("baselines", "run", "ridge", "--benchmark", str(synthetic_v1), "--out", str(tmp_path / "probe-ridge"))
+    assert again.returncode != 0 and "--replace" in again.stderr and "Traceback" not in again.stderr
+    unknown = _cli("baselines", "run", "centroid", "--benchmark", str(synthetic_v1), "--out", str(tmp_path / "x"), "--featuriser", "morgan")
+    assert unknown.returncode != 0 and "is a probe" in unknown.stderr
+
+
+def test_deterministic_probe_refuses_extra_seeds(synthetic_v1, tmp_path):
+    """Regression: `--seeds 1` on a deterministic probe wrote a byte copy of seed 0 and listed seeds [0, 1],
+    fake replication toward the leaderboard's seed rule."""
+    with pytest.raises(PhenoBenchError, match="deterministic"):
+        _probe("centroid", synthetic_v1, tmp_path / "probe-centroid", seeds=[0, 1])
+    assert not (tmp_path / "probe-centroid").exists()
