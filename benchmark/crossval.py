@@ -24,7 +24,6 @@ Rules (``cell-injury-v2``; the spec's ``folds`` = K):
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from pheno_bench.curate import Curated, curate
 from pheno_bench.errors import PhenoBenchError
+from pheno_bench.io import staged_folder
 from pheno_bench.folds import FoldEntry, FoldSet, fold_dir, write_fold_set
 from pheno_bench.schema import TEST_SPLITS, Wells
 from pheno_bench.sources import get_source
@@ -282,11 +282,8 @@ def build_fold_set(spec: BenchmarkSpec, *, out: Path, data_root=None, progress=N
         corrected = Wells(meta, correct(curated.wells, spec.layout_correction), curated.wells.metadata)
         curated = Curated(corrected, curated.excluded, curated.sources)
 
-    staging = out.with_name(f".{out.name}.building")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     entries, per_fold, checks = [], [], {}
-    try:
+    with staged_folder(out) as staging:
         for k in range(spec.folds):
             try:
                 split = assign_splits(curated.wells, spec, unseen_groups=assignment.unseen(k), rng=np.random.default_rng([spec.seed, 2, k]), balance_layouts=True)
@@ -339,13 +336,6 @@ def build_fold_set(spec: BenchmarkSpec, *, out: Path, data_root=None, progress=N
         from pheno_bench.io import write_text
 
         write_text(fold_set_card(fold_set), staging / "README.md")
-        if out.is_symlink():
-            out.unlink()
-        elif out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     from pheno_bench.registry import register
 
     register(out, origin="build", current=not seeded)

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import shutil
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -32,6 +34,37 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def replace_folder(new: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Move the finished folder ``new`` to ``target``, replacing whatever is there with one rename each.
+
+    A symbolic link at ``target`` is replaced as a link: its own target is never touched.
+    """
+    new, target = Path(new), Path(target)
+    if target.is_symlink():
+        target.unlink()
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def staged_folder(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty hidden folder beside ``target`` to build in; it replaces ``target`` whole
+    (:func:`replace_folder`) only if the block succeeds, and is removed either way."""
+    target = Path(target)
+    staging = target.with_name(f".{target.name}.building")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        replace_folder(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_parquet(table: pa.Table, path: str | os.PathLike) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from pheno_bench.curate import Curated, curate
 from pheno_bench.errors import PhenoBenchError
-from pheno_bench.io import sha256_file, write_parquet
+from pheno_bench.io import sha256_file, staged_folder, write_parquet
 from pheno_bench.manifest import (
     Manifest,
     SourceInfo,
@@ -388,19 +387,9 @@ def build_benchmark(
         assignment = assign_splits(curated.wells, spec)
     except ValidationError as exc:  # a violated invariant is a bug or an impossible spec: say which
         raise PhenoBenchError(f"benchmark {name}: split invariant violated: {exc}") from None
-    staging = out.with_name(f".{out.name}.building")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with staged_folder(out) as staging:  # an older registration link at out is replaced, not its target
         manifest = write_benchmark(curated, activity, assignment, spec, staging)
         _write_card(manifest, staging)
-        if out.is_symlink():  # an older registration link: the new build replaces the link, not its target
-            out.unlink()
-        elif out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     from pheno_bench.registry import register
 
     register(out, origin="build", current=seed is None)  # found by name afterwards, wherever --out was

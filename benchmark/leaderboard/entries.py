@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 
 from pheno_bench.errors import PhenoBenchError
-from pheno_bench.io import write_text
+from pheno_bench.io import replace_folder, write_text
 
 METADATA_FILE = "metadata.yaml"
 README_FILE = "README.md"
@@ -301,7 +301,7 @@ def add_entry(
         for folder in staging.rglob("*"):
             if folder.is_dir():
                 folder.chmod(0o755)
-        _replace_dir(staging, target)
+        replace_folder(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return Entry.load(target)
@@ -314,11 +314,3 @@ def _staging(parent: Path, name: str) -> Path:
     return path
 
 
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move the folder ``new`` to ``target``, replacing any old one with one rename each."""
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(new, target)
-    shutil.rmtree(old, ignore_errors=True)

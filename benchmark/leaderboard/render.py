@@ -23,8 +23,8 @@ import pandas as pd
 
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.evaluate import METRICS, SCORER_VERSION
-from pheno_bench.io import write_text
-from pheno_bench.leaderboard.entries import Entry, _replace_dir, _staging, discover
+from pheno_bench.io import replace_folder, write_text
+from pheno_bench.leaderboard.entries import Entry, _staging, discover
 from pheno_bench.leaderboard.ranking import (
     KEYS, MIN_PROBE_SEEDS, MIN_SEEDS, NOT_RANKED, PROBE, RANKED, BenchmarkScorer, BoardRow, PrimaryMetric, Scored, aggregate_seeds, board,
     check_comparable, paired_verdicts, results_frame, score_entry,
@@ -450,7 +450,7 @@ def build(
             for name, entries in sorted(scored.items())
         ]
         write_text(env.get_template("leaderboard_index.md.j2").render(benchmarks=listing, skipped=sorted(skipped)), staging / "index.md")
-        _replace_dir(staging, target)
+        replace_folder(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return BuildReport(target, {name: [s.name for s in entries] for name, entries in sorted(scored.items())}, skipped)
