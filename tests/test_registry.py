@@ -152,3 +152,27 @@ def test_splits_list_shows_what_each_name_means(home, copy, tmp_path):
     result = cli("splits", "list", home=home)
     gone = next(line for line in result.stdout.splitlines() if str(copy.resolve()) in line)
     assert "gone" in gone
+
+
+def test_replacing_a_folder_behind_a_link_replaces_the_link_not_its_target(tmp_path):
+    """A build's --out may be an old registration link: the new folder takes the link's place; the
+    folder the link pointed at is left as it was."""
+    from pheno_bench.io import replace_folder, staged_folder
+
+    kept = tmp_path / "elsewhere"
+    kept.mkdir()
+    (kept / "thesis.txt").write_text("important")
+    link = tmp_path / "out"
+    link.symlink_to(kept, target_is_directory=True)
+    with staged_folder(link) as staging:
+        (staging / "manifest.json").write_text("{}")
+    assert not link.is_symlink() and (link / "manifest.json").is_file()
+    assert (kept / "thesis.txt").read_text() == "important"
+    new = tmp_path / "new"
+    new.mkdir()
+    replace_folder(new, link)
+    assert not new.exists() and not (link / "manifest.json").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "out"]
+    with pytest.raises(RuntimeError):
+        with staged_folder(link) as staging:
+            raise RuntimeError("build failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "out"]  # nothing half-written, staging gone
