@@ -73,6 +73,17 @@ class BenchmarkSpec(BaseModel):
         return data
 
 
+#: The four positive controls of the cell-injury screen: on nearly every plate (918 wells), so they
+#: anchor train (held out, they would dominate a test split).
+CELL_INJURY_ANCHORS = (
+    "IAKHMKGGTNLKSZ-INIZCTEOSA-N",  # colchicine
+    "KYRVNWMVYQXFEU-UHFFFAOYSA-N",  # nocodazole
+    "QDLHCMPXEPAAMD-QAIWCSMKSA-N",  # wortmannin
+    "WYZWZEOGROVVHK-GTMNPGAYSA-N",  # radicicol
+)
+#: The primary metric of every benchmark so far: macro top-5% over active queries of unseen_molecules.
+PRIMARY_METRIC = "unseen_molecules/per_query/active/macro/top_5pct"
+
 BENCHMARKS: dict[str, BenchmarkSpec] = {
     spec.name: spec
     for spec in (
@@ -82,15 +93,8 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             seed=0,
             sources=[SourceConfig(name="cell-injury"), SourceConfig(name="lincs-pilot1")],
             unseen_dataset_source="lincs-pilot1",
-            # The four positive controls sit on nearly every plate (918 wells): held out they would
-            # dominate a test split, so they anchor train.
-            anchor_molecules=(
-                "IAKHMKGGTNLKSZ-INIZCTEOSA-N",  # colchicine
-                "KYRVNWMVYQXFEU-UHFFFAOYSA-N",  # nocodazole
-                "QDLHCMPXEPAAMD-QAIWCSMKSA-N",  # wortmannin
-                "WYZWZEOGROVVHK-GTMNPGAYSA-N",  # radicicol
-            ),
-            primary_metric="unseen_molecules/per_query/active/macro/top_5pct",  # registry only: not in the frozen manifest
+            anchor_molecules=CELL_INJURY_ANCHORS,
+            primary_metric=PRIMARY_METRIC,  # registry only: not in the frozen manifest
         ),
         BenchmarkSpec(
             name="cell-injury-v2",
@@ -103,13 +107,8 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             condition=("time_h",),
             activity_null_addresses="match",
             layout_correction="rowcol-controls",
-            anchor_molecules=(
-                "IAKHMKGGTNLKSZ-INIZCTEOSA-N",  # colchicine
-                "KYRVNWMVYQXFEU-UHFFFAOYSA-N",  # nocodazole
-                "QDLHCMPXEPAAMD-QAIWCSMKSA-N",  # wortmannin
-                "WYZWZEOGROVVHK-GTMNPGAYSA-N",  # radicicol
-            ),
-            primary_metric="unseen_molecules/per_query/active/macro/top_5pct",
+            anchor_molecules=CELL_INJURY_ANCHORS,
+            primary_metric=PRIMARY_METRIC,
         ),
         BenchmarkSpec(
             name="synthetic-v1",
@@ -121,7 +120,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             ],
             unseen_dataset_source="synthetic-b",
             activity_permutations=2_000,
-            primary_metric="unseen_molecules/per_query/active/macro/top_5pct",  # registry only: not in the frozen manifest
+            primary_metric=PRIMARY_METRIC,  # registry only: not in the frozen manifest
         ),
         # --- field datasets (owner E; data cards in site/data.md) ---
         BenchmarkSpec(
@@ -141,7 +140,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             # RxRx3-core plates hold 231-648 controls: a fixed reference of 48 per query keeps the
             # pseudo-treatment null small (issue 12, scale) and real and pseudo references equal.
             activity_reference_controls=48,
-            primary_metric="unseen_molecules/per_query/active/macro/top_5pct",
+            primary_metric=PRIMARY_METRIC,
         ),
         BenchmarkSpec(
             name="lincs-cp-v1",
@@ -153,7 +152,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             unseen_dataset_source="cell-injury",
             folds=5,
             activity_null_addresses="match",
-            primary_metric="unseen_molecules/per_query/active/macro/top_5pct",
+            primary_metric=PRIMARY_METRIC,
         ),
     )
 }

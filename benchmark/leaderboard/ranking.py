@@ -22,12 +22,13 @@ from pheno_bench.evaluate import LOWER_IS_BETTER, Evaluator
 from pheno_bench.leaderboard.entries import METADATA_FILE, Entry, EntryMetadata
 from pheno_bench.manifest import locate
 from pheno_bench.results import Estimate, Results, ensure_comparable
+from pheno_bench.specs import PRIMARY_METRIC
 
 #: Seeds an entry needs to be ranked (probes are deterministic: one is enough).
 MIN_SEEDS = 3
 MIN_PROBE_SEEDS = 1
 #: Used when a benchmark declares no primary metric (the scorer's format, see pheno_bench.evaluate).
-DEFAULT_PRIMARY = "unseen_molecules/per_query/active/macro/top_5pct"
+DEFAULT_PRIMARY = PRIMARY_METRIC  # for a benchmark whose spec declares none
 
 RANKED, PROBE, NOT_RANKED = "ranked", "probe", "not ranked"
 
@@ -77,7 +78,7 @@ def primary_metric(name: str, declared: str | None = None) -> PrimaryMetric:
         from pheno_bench.specs import BENCHMARKS
 
         spec = BENCHMARKS.get(name)
-        declared = getattr(spec, "primary_metric", None)
+        declared = spec.primary_metric if spec is not None else None
     return PrimaryMetric.parse(declared or DEFAULT_PRIMARY)
 
 
