@@ -314,7 +314,6 @@ def write_probe_submission(name: str, evaluator, *, seed: int, path: Path, data:
     data = data or prepare_probe(name, evaluator.root, manifest.feature_names)
     splits = {split: probe_split(name, data, split, seed=seed) for split in TEST_SPLITS}
     choices = ", ".join(f"{k} = {v:g}" for k, v in data.choices.items() if isinstance(v, (int, float)))
-    extra = {"fold": manifest.fold} if getattr(manifest, "fold", None) is not None else {}
     return write_submission(
         path,
         benchmark=manifest.name,
@@ -323,7 +322,7 @@ def write_probe_submission(name: str, evaluator, *, seed: int, path: Path, data:
         queries={s: q for s, (q, _) in splits.items()},
         candidates={s: c for s, (_, c) in splits.items()},
         description=f"pheno-bench probe {name}, seed {seed}" + (f" ({choices}, fixed on valid)" if choices else ""),
-        **extra,
+        fold=manifest.fold,
     )
 
 
@@ -376,6 +375,7 @@ def run_probe(
 
     from pheno_bench.baselines.entries import benchmark_folds, run_path, write_entry
     from pheno_bench.evaluate import Evaluator
+    from pheno_bench.folds import read_fold_set
     from pheno_bench.io import write_json
     from pheno_bench.leaderboard import check_entry_name
     from pheno_bench.paths import home
@@ -411,14 +411,7 @@ def run_probe(
             log(f"probe {name}" + (f" fold {fold}" if fold is not None else "") + f": {time.perf_counter() - start:.1f} s, {score}; results in {rdir}")
         write_json(json.loads(json.dumps(choices, default=float)), rdir / "choices.json")
         if None not in roots:  # the entry names the fold set, not one fold
-            fingerprint = hashlib_fingerprint(root)
+            fingerprint = read_fold_set(root).fingerprint
         metadata = probe_metadata(name, benchmark=bench_name, fingerprint=fingerprint, seeds=seeds, folds=None if None in roots else sorted(roots), data=None)
         write_entry(out, files, metadata, benchmark=root, replace=replace)
     return {seed: r for (seed, _), r in results.items()} if None in roots else results
-
-
-def hashlib_fingerprint(root: Path) -> str:
-    """sha256 of a benchmark folder's manifest.json (a fold set's fingerprint)."""
-    import hashlib
-
-    return hashlib.sha256((Path(root) / "manifest.json").read_bytes()).hexdigest()

@@ -34,7 +34,7 @@ from pheno_bench.baselines.featurise import Featuriser, get_featuriser
 from pheno_bench.baselines.train import device_for, embed, train
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.evaluate import Evaluator
-from pheno_bench.leaderboard import EntryMetadata, check_entry_name, seed_file
+from pheno_bench.leaderboard import EntryMetadata, check_entry_name
 from pheno_bench.paths import home
 from pheno_bench.io import write_json
 from pheno_bench.results import Results, write_results
@@ -104,7 +104,7 @@ def train_and_submit(prepared: Prepared, *, seed: int, path: Path, progress: boo
         queries=queries,
         candidates=candidates,
         description=f"pheno-bench reference baseline {config.name}, seed {seed}, featuriser {prepared.featuriser.key}",
-        **({"fold": manifest.fold} if getattr(manifest, "fold", None) is not None else {}),
+        fold=manifest.fold,
     )
     parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return path, parameters
@@ -164,7 +164,7 @@ def run_baseline(
     ``overrides`` replace fields of the configuration.
     """
     from pheno_bench.baselines.entries import benchmark_folds, run_path, write_entry
-    from pheno_bench.baselines.probes import hashlib_fingerprint
+    from pheno_bench.folds import read_fold_set
 
     if isinstance(featuriser, str):  # a featuriser name is a configuration field
         overrides, featuriser = {**overrides, "featuriser": featuriser}, None
@@ -190,7 +190,7 @@ def run_baseline(
                 files[(seed, fold)] = path
                 where = f" fold {fold}" if fold is not None else ""
                 log(f"{name}{where} seed {seed}: {time.perf_counter() - start:.1f} s, {summary_line(results[(seed, fold)])}")
-        fingerprint = manifest.fingerprint if None in roots else hashlib_fingerprint(root)
+        fingerprint = manifest.fingerprint if None in roots else read_fold_set(root).fingerprint
         metadata = entry_metadata(config, benchmark=manifest.name, fingerprint=fingerprint, seeds=seeds, parameters=parameters, featuriser=used,
                                   folds=None if None in roots else sorted(roots))
         write_entry(out, files, metadata, benchmark=root, replace=replace)

@@ -47,7 +47,7 @@ def _root(
 @splits_app.command("build")
 def splits_build(
     name: str = typer.Argument(..., help="Benchmark to build, e.g. cell-injury-v1."),
-    out: Optional[Path] = typer.Option(None, help="Output folder (default: the pheno-bench home, where evaluate looks)."),
+    out: Optional[Path] = typer.Option(None, help="Output folder: new, empty, or an earlier build (replaced whole); default: the pheno-bench home."),
     data_root: Optional[Path] = typer.Option(None, help="Raw data folder (default: $PHENO_BENCH_DATA or ../shared/data)."),
     seed: Optional[int] = typer.Option(None, help="Override the benchmark's frozen seed (makes a different benchmark)."),
 ) -> None:
@@ -267,7 +267,8 @@ def evaluate_command(
     max_file_mb: Optional[int] = _MAX_MB,
 ) -> None:
     """Validate and score a submission (or one model's fold files, pooled): primary metric first, tables, results JSON on disk."""
-    from pheno_bench.evaluate import Evaluator, evaluate_folds, is_fold_set, locate_submission_benchmark
+    from pheno_bench.evaluate import Evaluator, evaluate_folds, locate_submission_benchmark
+    from pheno_bench.folds import is_fold_set
     from pheno_bench.manifest import locate
     from pheno_bench.results import dose_table, literal, primary_line, results_table
     from pheno_bench.submission import FORMAT, peek_metadata
@@ -615,8 +616,6 @@ def main() -> None:
     try:
         app()
     except PhenoBenchError as exc:
-        from rich.markup import escape
-
         from pheno_bench.results import literal
 
         Console(stderr=True).print(f"[bold red]error:[/] {literal(exc)}", highlight=False, soft_wrap=True)

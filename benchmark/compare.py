@@ -257,7 +257,7 @@ def compare_entries(
     from pheno_bench.manifest import locate
 
     root = locate(benchmark) if benchmark is not None else _named_benchmark(a_files[0])
-    from pheno_bench.evaluate import is_fold_set
+    from pheno_bench.folds import is_fold_set
 
     if not is_fold_set(root):  # fold files for a benchmark without folds: the reader refuses them, naming the file
         return compare_runs(Evaluator(root), a_files, b_files, n_bootstrap=n_bootstrap, seed=seed)

@@ -24,6 +24,7 @@ from scipy import sparse
 
 from pheno_bench import __version__
 from pheno_bench.errors import PhenoBenchError
+from pheno_bench.folds import is_fold_set
 from pheno_bench.io import read_parquet
 from pheno_bench.manifest import Manifest, answers_path, candidates_path, locate, queries_path, read_manifest, verify
 from pheno_bench.metrics import (
@@ -433,7 +434,7 @@ class Evaluator:
     """
 
     def __init__(self, benchmark: str | os.PathLike, *, verify_files: bool = True, memory_mb: float = 64, limits: Limits | None = None, fold: int | None = None):
-        self.root = _locate(benchmark, fold)
+        self.root = locate(benchmark, fold=fold)
         self.manifest = verify(self.root) if verify_files else read_manifest(self.root)
         self.memory_mb = memory_mb
         self.limits = limits or Limits()
@@ -537,24 +538,6 @@ class Evaluator:
         return compare_runs(self, [a], [b], n_bootstrap=n_bootstrap, seed=seed)
 
 
-def _locate(benchmark: str | os.PathLike, fold: int | None) -> Path:
-    """A benchmark folder; for a fold set, the folder of ``fold`` (``name/fold-k`` works too)."""
-    if fold is None:
-        return locate(benchmark)
-    try:
-        return locate(benchmark, fold=fold)  # type: ignore[call-arg]
-    except TypeError:  # manifest.locate without folds
-        root = locate(benchmark)
-        return root / f"fold-{fold}"
-
-
-def is_fold_set(root: Path) -> bool:
-    """Whether ``root`` is the parent folder of a benchmark with folds."""
-    try:
-        from pheno_bench.folds import is_fold_set as _is
-    except ImportError:
-        return False
-    return bool(_is(root))
 
 
 def submission_ref(submission: Submission) -> SubmissionRef:

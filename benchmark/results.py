@@ -202,11 +202,15 @@ def dose_sort_key(level: str) -> tuple[float, str]:
         return float("inf"), level
 
 
+def printable(text: object) -> str:
+    """``text`` with its control and format characters shown escaped (``\\x1b``, ``\\u200b``)."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+
+
 def literal(text: object) -> str:
-    """``text`` safe to print with rich: control and format characters shown escaped (``\\x1b``),
+    """``text`` safe to print with rich: control and format characters shown escaped (:func:`printable`),
     rich markup escaped, so a submission's strings are printed literally and cannot style or break output."""
-    shown = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
-    return escape(shown)
+    return escape(printable(text))
 
 
 def format_value(value: float | None, metric: str) -> str:

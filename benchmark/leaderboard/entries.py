@@ -250,7 +250,7 @@ def files_by_fold(files: Sequence[str | os.PathLike], meta: EntryMetadata) -> di
 
     per_fold: dict[int, list[Path]] = {}
     for path in map(Path, files):
-        fold = getattr(peek_metadata(path), "fold", None)
+        fold = peek_metadata(path).fold
         if fold is None:
             raise PhenoBenchError(f"{path}: its metadata names no fold, but the entry lists folds {meta.folds}; write fold submissions with write_submission(..., fold=k)")
         per_fold.setdefault(int(fold), []).append(path)

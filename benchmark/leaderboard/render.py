@@ -30,7 +30,7 @@ from pheno_bench.leaderboard.ranking import (
     check_comparable, paired_verdicts, results_frame, score_entry,
 )
 from pheno_bench.manifest import SplitStats
-from pheno_bench.results import HEADERS, SUBSET_ORDER, TOP_K_PERCENT, dose_sort_key, format_value, k_of_folds, write_results
+from pheno_bench.results import HEADERS, SUBSET_ORDER, TOP_K_PERCENT, dose_sort_key, format_value, k_of_folds, printable, write_results
 from pheno_bench.schema import TEST_SPLITS
 
 TABLE_METRICS = ("top_1pct", "top_5pct", "molecule_top_1pct", "mrr", "median_rank")
@@ -92,13 +92,9 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        finalize=lambda value: _printable(re.sub(r"\s*\n\s*", " ", value)) if isinstance(value, str) else value,
+        finalize=lambda value: printable(re.sub(r"\s*\n\s*", " ", value)) if isinstance(value, str) else value,
     )
 
-
-def _printable(text: str) -> str:
-    """Control and format characters of an entry's strings shown escaped (``\\x1b``), never written raw into a page."""
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def _num(value: float | None, metric: str) -> str:
