@@ -258,7 +258,7 @@ def build_fold_set(spec: BenchmarkSpec, *, out: Path, data_root=None, progress=N
     parts = []
     for cfg in spec.sources:
         parts.append(get_source(cfg.name).load(data_root, **cfg.options))
-        log(f"ingested {parts[-1].wells.metadata.sources[0]}: {len(parts[-1].wells)} wells")
+        log(parts[-1].summary())
     curated = curate(parts, {p.wells.metadata.sources[0]: get_source(c.name).nominal_doses_um for c, p in zip(spec.sources, parts)})
     meta = curated.wells.meta
     condition = tuple(spec.condition or ())

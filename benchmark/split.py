@@ -376,7 +376,7 @@ def build_benchmark(
     parts = []
     for cfg in spec.sources:
         parts.append(get_source(cfg.name).load(data_root, **cfg.options))
-        log(f"ingested {parts[-1].wells.metadata.sources[0]}: {len(parts[-1].wells)} wells")
+        log(parts[-1].summary())
     curated = curate(parts, {p.wells.metadata.sources[0]: get_source(c.name).nominal_doses_um for c, p in zip(spec.sources, parts)})
     log(f"curated: {len(curated.wells)} wells, {len(curated.wells.metadata.feature_names)} shared features, {len(curated.excluded)} exclusions")
     from pheno_bench.activity import activity_table
