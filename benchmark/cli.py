@@ -78,6 +78,9 @@ def _print_fold_set(root: Path, *, verify: bool = False, verb: str = "wrote") ->
         console.print(split_table(read_manifest(fold_root(root, entry.fold))))
         console.print(fold_table(fold_set, entry.fold))
     console.print(pooled_table(fold_set))
+    from pheno_bench.report import sources_table  # issue 15: the sources' choices and exclusions (the same in every fold)
+
+    console.print(sources_table(read_manifest(fold_root(root, fold_set.folds[0].fold))))
     console.print(f"{verb} {root}  {fold_set.name} v{fold_set.version}  {fold_set.k} folds  fingerprint {fold_set.fingerprint}", soft_wrap=True)
 
 
@@ -116,6 +119,9 @@ def splits_info(
     manifest = verify_files(root) if verify else read_manifest(root)
     console.print(split_table(manifest))
     console.print(dose_table(manifest))
+    from pheno_bench.report import sources_table  # issue 15
+
+    console.print(sources_table(manifest))
     from pheno_bench.results import literal
 
     console.print(f"{literal(root)}  {literal(manifest.name)} v{literal(manifest.version)}  fingerprint {manifest.fingerprint}", highlight=False)

@@ -236,9 +236,9 @@ def fetch_http(
             except ValueError as exc:  # pooch: the downloaded bytes do not have the expected hash
                 if "hash" not in str(exc).lower():
                     raise
-                kind = "pinned" if remote.sha256 else f"recorded in {lock.path}"
+                kind = "pinned sha256" if remote.sha256 else f"sha256 recorded in {lock.path} when it was first fetched,"
                 raise FetchError(
-                    f"{remote.url}: the file as received does not match the {kind} sha256 {expected[:16]}…; "
+                    f"{remote.url}: the file as received does not match the {kind} {expected[:16]}…; "
                     f"nothing was kept{_kept(target)} (a different release, or altered on the way? report it before trusting it)"
                 ) from None
             except (requests.RequestException, OSError) as exc:

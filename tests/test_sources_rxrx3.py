@@ -248,3 +248,56 @@ def test_a_truncated_embeddings_file_says_to_fetch_it_again(tmp_path, caplog):
 def test_registered_under_its_name():
     assert rxrx3_core.SOURCE.name == "rxrx3-core" and rxrx3_core.SOURCE.nominal_doses_um == NOMINAL_DOSES_UM
 
+
+
+def test_an_unseen_experiment_sharing_its_molecules_is_named_as_the_cause_before_activity(tmp_path, monkeypatch):
+    """Regression: when compound-002 (the unseen dataset) repeats the other experiment's molecules, the build said after
+    the activity step (38 s on a fixture) "valid holds 0.0 % of molecules ... change the fraction" (a frozen fraction)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from rxrx3_fixture import write_rxrx3
+
+    from pheno_bench import crossval
+    from pheno_bench.split import build_benchmark
+
+    smiles = pd.read_csv(data_root() / "molecules-moshkov2023" / "smiles.txt")["smiles"].iloc[:40].tolist()
+    folder = tmp_path / "data" / "rxrx3-core"
+    write_rxrx3(folder, smiles, experiments={"compound-001": (2, 20), "compound-002": (1, 20)}, controls_per_plate=(20, 40), quirks=False)
+    metadata = pd.read_csv(folder / METADATA_FILE, dtype=str, keep_default_na=False)
+    first = metadata[(metadata["experiment_name"] == "compound-001") & metadata["SMILES"].ne("")].drop_duplicates("treatment")
+    second = metadata["experiment_name"].eq("compound-002") & metadata["SMILES"].ne("")
+    same = dict(zip(metadata.loc[second, "treatment"].drop_duplicates(), zip(first["treatment"], first["SMILES"])))
+    metadata.loc[second, "SMILES"] = metadata.loc[second, "treatment"].map(lambda t: same[t][1])
+    metadata.loc[second, "treatment"] = metadata.loc[second, "treatment"].map(lambda t: same[t][0])
+    metadata.to_csv(folder / METADATA_FILE, index=False)
+    monkeypatch.setattr(crossval, "_activity", lambda *a, **k: pytest.fail("the activity step ran before the cause was found"))
+    with pytest.raises(PhenoBenchError, match=r"rxrx3-core-v1: 20 of the 20 molecules of its other sources are also in the unseen-dataset source "
+                                              r"rxrx3-core-compound-002 .*never held out.*The fractions are not the problem") as err:
+        build_benchmark("rxrx3-core-v1", out=tmp_path / "out", data_root=tmp_path / "data")
+    assert "change the fraction" not in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_untestable_pairs_under_the_matching_null_do_not_suggest_the_matching_null():
+    """Regression: the untestable-pairs error told specs that already use null_addresses='match' to use it."""
+    from pheno_bench.activity import activity_table
+    from pheno_bench.curate import MIN_CONTROLS
+    from pheno_bench.schema import Wells, WellsMetadata
+
+    rng = np.random.default_rng(0)
+    rows = [(p, f"C{k}", None) for p in range(8) for k in range(MIN_CONTROLS)]  # too few controls to lend a pseudo-treatment
+    rows += [(int(p), f"T{i}", i) for i in range(6) for p in rng.choice(8, 3, replace=False)]
+    plate, well, pair = zip(*rows)
+    treated = np.array([p is not None for p in pair])
+    meta = pd.DataFrame({
+        "well_id": [f"g:P{p}:{w}" for p, w in zip(plate, well)], "source": "g", "plate": [f"P{p}" for p in plate], "batch": "b",
+        "is_control": ~treated, "compound_id": None, "smiles": None, "inchikey": [None if p is None else f"KEY{p}" for p in pair],
+        "concentration_um": np.where(treated, 1.0, np.nan), "dose_level": [None if p is None else "1" for p in pair], "well": list(well),
+    })
+    wells = Wells(meta, rng.standard_normal((len(meta), 8)).astype(np.float32), WellsMetadata(sources=["g"], feature_names=[f"f{i}" for i in range(8)], feature_space="test"))
+    with pytest.raises(PhenoBenchError, match=r"untestable .*already matches addresses \(null_addresses='match'\), so the plates lack usable controls") as err:
+        activity_table(wells, n_permutations=200, n_pseudo=50, seed=0, null_addresses="match", check_testable=True)
+    assert "use null_addresses='match'" not in str(err.value)
+    with pytest.raises(PhenoBenchError, match=r"use null_addresses='match'"):  # the advice stays where it helps
+        activity_table(wells, n_permutations=200, n_pseudo=50, seed=0, check_testable=True)
