@@ -190,7 +190,6 @@ def test_a_tampered_cached_file_stops_the_build_with_one_line(built, tmp_path, m
 
 def test_the_publishers_choices_are_in_the_build_log_and_splits_info(built):
     """Controls and repeated well_ids, as the publisher handles them, visible where a user looks: the build log and `splits info`."""
-    import os
     import subprocess
 
     log = "\n".join(built["log"])

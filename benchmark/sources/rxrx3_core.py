@@ -66,6 +66,7 @@ from pheno_bench.fetch import Lock, RemoteFile, check_file
 from pheno_bench.fetch_hub import fetch_hub
 from pheno_bench.paths import data_root as default_data_root
 from pheno_bench.schema import Wells, WellsMetadata
+from pheno_bench.sources.efaar import centerscale_by_plate, efaar_align  # noqa: F401 (re-exported)
 from pheno_bench.sources import Ingested, Source, read_csv, register, require_columns, split_features
 
 NAME = "rxrx3-core"
@@ -84,7 +85,6 @@ CONTROL_LABELS = ("EMPTY_control", "CRISPR_control")
 REPEATED = ("average", "refuse")
 FEATURE_PREFIX = "feature_"
 ALIGNMENTS = ("efaar-centerscale", "efaar-tvn", "none")
-CORAL_RIDGE = 0.5
 #: The eight concentrations of the compound experiments (µM); a handful of wells report 0.026,
 #: 0.26 or 2.6 (snapped by curation's tolerance) or 0.002 (reported and left out by curation).
 NOMINAL_DOSES_UM = (0.0025, 0.01, 0.025, 0.1, 0.25, 1.0, 2.5, 10.0)
@@ -241,54 +241,6 @@ def duplicate_rows(matrix: np.ndarray) -> np.ndarray:
     _, inverse, counts = np.unique(rows, return_inverse=True, return_counts=True)
     inverse = inverse.ravel()
     return np.where(counts[inverse] > 1, inverse, -1)
-
-
-def centerscale_by_plate(features: np.ndarray, plate: np.ndarray, control: np.ndarray) -> np.ndarray:
-    """EFAAR's ``centerscale_on_controls`` with the plate as batch: (x - mean) / std of the plate's controls.
-
-    features: (n, d); plate: labels (n,); control: bool (n,). Returns float32 (n, d).
-    """
-    out = np.empty(features.shape, dtype=np.float32)
-    for index in pd.Series(np.arange(len(features))).groupby(plate, sort=True).indices.values():
-        out[index] = _centre_scale(features[index].astype(np.float64), control[index])
-    return out
-
-
-def efaar_align(features: np.ndarray, plate: np.ndarray, experiment: np.ndarray, control: np.ndarray) -> np.ndarray:
-    """The EFAAR alignment of ``recursionpharma/EFAAR_benchmarking`` (``centerscale_on_controls`` + ``tvn_on_controls``).
-
-    features: (n, d); plate, experiment: labels (n,); control: bool (n,).
-    Steps: per plate centre-scale on its controls; PCA fitted on all controls (TVN); centre-scale
-    on all controls; per experiment CORAL: multiply by (cov(controls) + 0.5·I)^(-1/2).
-    Returns float32 (n, d). Only control wells are fitted on.
-    """
-    x = features.astype(np.float64)
-    for index in pd.Series(np.arange(len(x))).groupby(plate, sort=True).indices.values():
-        x[index] = _centre_scale(x[index], control[index])
-    ctrl = x[control]
-    mean = ctrl.mean(axis=0)
-    _, vectors = np.linalg.eigh(np.cov(ctrl - mean, rowvar=False))
-    vectors = vectors[:, ::-1]  # components by decreasing variance, as sklearn's PCA
-    vectors *= np.where(vectors[np.abs(vectors).argmax(axis=0), range(vectors.shape[1])] < 0, -1.0, 1.0)  # sign fixed
-    x = (x - mean) @ vectors
-    x = _centre_scale(x, control)
-    for index in pd.Series(np.arange(len(x))).groupby(experiment, sort=True).indices.values():
-        ctrl = x[index[control[index]]]
-        cov = np.cov(ctrl, rowvar=False, ddof=1) + CORAL_RIDGE * np.eye(x.shape[1])
-        values, vectors = np.linalg.eigh(cov)
-        x[index] = x[index] @ (vectors * values ** -0.5) @ vectors.T
-    return x.astype(np.float32)
-
-
-def _centre_scale(x: np.ndarray, control: np.ndarray) -> np.ndarray:
-    ctrl = x[control]
-    if len(ctrl) < 2:
-        raise PhenoBenchError("EFAAR alignment: a plate has fewer than 2 control wells; use align='none'")
-    scale = ctrl.std(axis=0)
-    # a direction (nearly) constant on the controls, e.g. past the controls' rank when there are
-    # fewer control wells than features, is centred but not scaled
-    usable = scale > 1e-6 * max(float(np.median(scale)), 1e-12)
-    return (x - ctrl.mean(axis=0)) / np.where(usable, scale, 1.0)
 
 
 @lru_cache(maxsize=1)
