@@ -1,8 +1,9 @@
 """``rxrx3-core``: RxRx3-core (Recursion, HUVEC) with its OpenPhenom well embeddings, as published on the Hub.
 
-Reads the files of the dataset repository ``recursionpharma/rxrx3-core`` unchanged, fetched with
-``huggingface_hub`` into its cache (:func:`locate`; a local copy under ``<data root>/rxrx3-core/``
-is used instead where there is one):
+Reads the files of the dataset repository ``recursionpharma/rxrx3-core`` unchanged, fetched at one
+commit and each verified against the Hub's own checksum for it (:func:`locate`,
+:mod:`pheno_bench.fetch_hub`; the pinned release is :mod:`pheno_bench.sources.rxrx3_core_pins`; a
+local copy under ``<data root>/rxrx3-core/`` is used instead where there is one):
 
 * ``metadata_rxrx3_core.csv``: one row per well (``well_id, experiment_name, plate, address, gene,
   treatment, SMILES, concentration, perturbation_type, cell_type, well_type_label``);
