@@ -153,10 +153,12 @@ def activity_table(
         untestable = int((replicated & pairs["p_value"].isna()).sum())
         if check_testable and replicated.any() and untestable > MAX_UNTESTABLE_REPLICATED * replicated.sum():
             why = "no control pseudo-treatment could be built (no plate set keeps enough controls at a usable address)" if null.groups.empty else "their wells share no plate with enough controls"
+            fix = ("the null already matches addresses (null_addresses='match'), so the plates lack usable controls: check which "
+                   "wells are controls (is_control) and that each plate holds more than a few of them" if null_addresses == "match" else
+                   "for layouts where compounds and controls move between plates use null_addresses='match'; check the plate and control columns")
             raise PhenoBenchError(
                 f"activity: {untestable} of {int(replicated.sum())} replicated (molecule, dose) conditions of source {source} "
-                f"are untestable (p-value NaN): {why}; refusing to write an all-inactive benchmark. For layouts where compounds "
-                "and controls move between plates use null_addresses='match'; check the plate and control columns"
+                f"are untestable (p-value NaN): {why}; refusing to write an all-inactive benchmark. {fix[0].upper()}{fix[1:]}"
             )
         parts.append(pairs.assign(source=source))
     columns = [*PAIR_KEY, *condition, *COLUMNS[len(PAIR_KEY):]]

@@ -258,7 +258,7 @@ def build_fold_set(spec: BenchmarkSpec, *, out: Path, data_root=None, progress=N
     parts = []
     for cfg in spec.sources:
         parts.append(get_source(cfg.name).load(data_root, **cfg.options))
-        log(f"ingested {parts[-1].wells.metadata.sources[0]}: {len(parts[-1].wells)} wells")
+        log(parts[-1].summary())
     curated = curate(parts, {p.wells.metadata.sources[0]: get_source(c.name).nominal_doses_um for c, p in zip(spec.sources, parts)})
     meta = curated.wells.meta
     condition = tuple(spec.condition or ())
@@ -266,6 +266,9 @@ def build_fold_set(spec: BenchmarkSpec, *, out: Path, data_root=None, progress=N
         if column not in meta:
             meta[column] = np.nan if column != "well" else None
     log(f"curated: {len(curated.wells)} wells, {len(curated.wells.metadata.feature_names)} shared features, {len(curated.excluded)} exclusions")
+    from pheno_bench.split import check_holdout_room
+
+    check_holdout_room(meta, spec)  # issue 15: the real cause, before the activity step
     all_activity = _activity(curated.wells, spec)
     log(f"activity (all wells, test labels): {int(all_activity['active'].sum())} of {len(all_activity)} conditions active")
     molecules = molecule_table(curated, all_activity, spec)

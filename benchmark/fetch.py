@@ -1,49 +1,72 @@
-"""Fetching raw sources from their publishers: pinned, sha256-verified, restartable, with progress.
+"""Fetching raw sources from their publishers: every file checked against the publisher's checksum.
 
 Two well-kept clients do the transfers; this module adds what a frozen benchmark needs on top:
 
-* :func:`fetch_hub` — a dataset repository on the Hugging Face Hub (RxRx3-core) through
-  ``huggingface_hub.hf_hub_download``: its cache (offline reuse with ``offline=True``), its
-  ``.incomplete`` files that a later call resumes with HTTP range requests, its progress bars.
+* :func:`pheno_bench.fetch_hub.fetch_hub` — a dataset repository on the Hugging Face Hub
+  (RxRx3-core) through ``huggingface_hub``: the revision is resolved to its commit sha, every file
+  is checked against the Hub's own checksum for that commit (the LFS sha256 of large files, the
+  git blob id of the others) before it is used or recorded, and downloads go to a temporary
+  folder and replace the kept copy only once they check.
 * :func:`fetch_http` — plain HTTPS files (the LINCS Cell Painting profiles on the Cell Painting
   Gallery's public S3 bucket, plate maps at a pinned GitHub commit, the Drug Repurposing Hub
-  table) through ``pooch.retrieve``: pooch streams into a temporary file beside the target and
-  moves it into place only once the transfer is complete and its hash checks, so an interrupted
-  download leaves nothing behind and the next call restarts it cleanly.
+  table) through ``pooch.retrieve``, which streams into a temporary file and moves it into place
+  only once it is complete. A file with a pinned sha256 is checked against it; otherwise against
+  what the server publishes for it (S3: size and ``ETag`` where the ETag is a plain MD5, i.e. not
+  a multipart ``<md5>-<parts>`` ETag and not a KMS-encrypted object's); a file the publisher
+  gives no checksum for is recorded at first use with a visible warning.
 
-Every raw file is checked against a sha256: the one pinned in the adapter where the publisher's
-bytes are known, otherwise the one recorded at the first fetch in a lock file
-(``$PHENO_BENCH_HOME/sources/<source>.lock.json``, with the Hub commit the files came from) and
-checked on every later fetch or build. A mismatch is refused with one line; nothing that fails a
-check is ever handed to an adapter.
+What was checked, and how, is recorded per source in a lock file
+(``$PHENO_BENCH_HOME/sources/<source>.lock.json``: the Hub commit, each file's sha256 and the
+publisher checksum it was verified against), and every later fetch or build checks the files
+against it. A mismatch, and every network failure, is one :class:`FetchError` line naming what
+failed and the fix; nothing that fails a check is ever kept, handed to an adapter or recorded.
+Maintainers pin a real fetch's checksums into the adapters with :mod:`pheno_bench.pins`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pheno_bench.errors import PhenoBenchError
-from pheno_bench.io import sha256_file
 from pheno_bench.paths import home
 
 LOCK_SUFFIX = ".lock.json"
+#: Seconds to wait for a server to answer (HTTP HEAD of a file, the Hub's API).
+TIMEOUT_S = 10.0
+#: How each file was verified (the ``publisher`` field of a lock's ``checks``).
+PINNED = "pinned sha256"
+HUB_LFS = "Hub LFS sha256"
+HUB_BLOB = "Hub git blob id"
+S3_ETAG = "S3 ETag (MD5)"
+FIRST_USE = "first use (no publisher checksum)"
+LOCKED = "sha256 recorded in the lock"
+log = logging.getLogger("pheno_bench.fetch")
+PLAIN_MD5 = re.compile(r'^(W/)?"?([0-9a-fA-F]{32})"?$')
 
 
 class FetchError(PhenoBenchError):
     """A raw file could not be fetched or failed its check (one line: what, where, how to fix)."""
 
 
+def warn(message: str) -> None:
+    """A visible warning on stderr (the ``pheno_bench.fetch`` logger; shown even when logging is not configured)."""
+    log.warning(f"warning: {message}")
+
+
 @dataclass(frozen=True)
 class RemoteFile:
     """One raw file of a source.
 
-    name: its path inside the source's folder (``SQ00015054/SQ00015054_normalized_feature_select.csv.gz``).
+    name: its path inside the source's folder (``profiles/SQ00015054/SQ00015054_normalized_feature_select.csv.gz``).
     url: where it is published (HTTP fetches only; Hub files are addressed by ``name``).
-    sha256: the publisher's bytes, where known (pinned); ``None``: recorded at the first fetch.
+    sha256: the publisher's bytes, where known (pinned); ``None``: checked against what the
+    publisher exposes at fetch time, or recorded at first use.
     """
 
     name: str
@@ -51,17 +74,47 @@ class RemoteFile:
     sha256: str | None = None
 
 
+@dataclass(frozen=True)
+class Digests:
+    """A file's size and checksums, computed in one pass (:func:`digests`)."""
+
+    size: int
+    sha256: str
+    git_sha1: str | None = None
+    md5: str | None = None
+
+
+def digests(path: str | os.PathLike, *, git_blob: bool = False, md5: bool = False) -> Digests:
+    """Size and sha256 of ``path``; also its git blob id (sha1 of ``b"blob <size>\\0" + bytes``) and MD5 if asked."""
+    path = Path(path)
+    size = path.stat().st_size
+    sha = hashlib.sha256()
+    blob = hashlib.sha1(b"blob %d\0" % size) if git_blob else None
+    plain = hashlib.md5() if md5 else None
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(chunk)
+            if blob is not None:
+                blob.update(chunk)
+            if plain is not None:
+                plain.update(chunk)
+    return Digests(size, sha.hexdigest(), blob.hexdigest() if blob else None, plain.hexdigest() if plain else None)
+
+
 @dataclass
 class Lock:
-    """The sha256 of every raw file of one source as first fetched, and the Hub commit (if any).
+    """What was fetched for one source: the Hub commit (if any), each file's sha256, and how it was verified.
 
-    Stored as JSON at :func:`lock_path`; written atomically. ``files``: name -> sha256.
+    Stored as JSON at :func:`lock_path`; written atomically. ``files``: name -> sha256;
+    ``checks``: name -> ``{"publisher": how it was verified (PINNED, HUB_LFS, ...), "checksum": the
+    publisher's value, "size": bytes}``.
     """
 
     source: str
     path: Path
     revision: str | None = None
     files: dict[str, str] = field(default_factory=dict)
+    checks: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
     def load(cls, source: str) -> "Lock":
@@ -70,157 +123,62 @@ class Lock:
             return cls(source, path)
         try:
             data = json.loads(path.read_text())
-            return cls(source, path, data.get("revision"), dict(data.get("files", {})))
-        except (ValueError, OSError, AttributeError) as exc:
-            raise FetchError(f"{path}: unreadable lock file ({exc}); delete it to record the sha256s again at the next fetch") from None
+            return cls(source, path, data.get("revision"), dict(data.get("files", {})), dict(data.get("checks", {})))
+        except (ValueError, OSError, AttributeError, TypeError) as exc:
+            raise FetchError(f"{path}: unreadable lock file ({exc}); delete it and fetch again (`pheno-bench sources fetch {source}`)") from None
+
+    def record(self, name: str, sha256: str, publisher: str, checksum: str | None = None, size: int | None = None) -> None:
+        self.files[name] = sha256
+        self.checks[name] = {"publisher": publisher, "checksum": checksum, "size": size}
+
+    def reset(self) -> None:
+        self.revision, self.files, self.checks = None, {}, {}
+
+    def first_use(self) -> list[str]:
+        """Files recorded without any publisher checksum."""
+        return sorted(n for n, c in self.checks.items() if c.get("publisher") == FIRST_USE)
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        body = {"source": self.source, "revision": self.revision, "files": dict(sorted(self.files.items()))}
+        body = {"source": self.source, "revision": self.revision, "files": dict(sorted(self.files.items())),
+                "checks": dict(sorted(self.checks.items()))}
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps(body, indent=2) + "\n")
         os.replace(tmp, self.path)
 
 
 def lock_path(source: str) -> Path:
-    """Where the sha256s of ``source``'s raw files are recorded at the first fetch."""
+    """Where what was fetched for ``source`` is recorded (revision, sha256s, how each file was verified)."""
     return home() / "sources" / f"{source}{LOCK_SUFFIX}"
 
 
-def check_file(path: Path, remote: RemoteFile, lock: Lock, *, fix: str) -> str:
-    """The file's sha256 after checking it against the pinned or recorded one (recorded if neither).
+def check_file(path: Path, remote: RemoteFile, lock: Lock, *, fix: str, first_use: str = "") -> str:
+    """The file's sha256 after checking it against the pinned or recorded one.
 
-    A mismatch is one :class:`FetchError` line naming the file, both hashes and ``fix``.
+    A mismatch is one :class:`FetchError` line naming the file, both hashes and ``fix``. A file
+    with neither (a local copy never fetched) is recorded at first use with a visible warning
+    (``first_use`` says how to verify it instead).
     """
-    actual = sha256_file(path)
+    actual = digests(path).sha256
     expected = remote.sha256 or lock.files.get(remote.name)
     if expected is None:
-        lock.files[remote.name] = actual
+        lock.record(remote.name, actual, FIRST_USE, size=path.stat().st_size)
+        warn(f"{path}: no publisher checksum to verify it against; its sha256 {actual[:16]}… is recorded at first use in {lock.path}{first_use}")
         return actual
     if actual != expected:
-        kind = "pinned" if remote.sha256 else f"recorded at the first fetch in {lock.path}"
+        kind = "the pinned sha256" if remote.sha256 else f"the sha256 recorded in {lock.path} when it was first fetched"
         raise FetchError(
-            f"{path}: sha256 {actual[:16]}… does not match the {kind} {expected[:16]}… "
-            f"(altered, truncated or a different release); {fix}"
+            f"{path}: sha256 {actual[:16]}… does not match {kind}, {expected[:16]}… (altered, truncated or a different release); {fix}"
         )
-    lock.files.setdefault(remote.name, actual)
+    if remote.name not in lock.files:
+        lock.record(remote.name, actual, PINNED if remote.sha256 else LOCKED, remote.sha256, path.stat().st_size)
     return actual
 
 
-# --- Hugging Face Hub ----------------------------------------------------------------------
-
-
-def fetch_hub(
-    repo_id: str,
-    files: list[RemoteFile],
-    *,
-    source: str,
-    revision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    endpoint: str | None = None,
-    offline: bool = False,
-    force: bool = False,
-    update: bool = False,
-) -> Path:
-    """Fetch ``files`` of dataset repo ``repo_id`` at one commit; return the snapshot folder holding them.
-
-    revision: branch, tag or commit. Default: the commit recorded in the lock at the first fetch
-    (so later fetches get exactly the same files), else ``main``. A revision other than the recorded
-    one is refused unless ``update`` (which records the new commit and its files' sha256s).
-    offline: only the local Hub cache (``HF_HUB_OFFLINE`` semantics). force: download again.
-    """
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    lock = Lock.load(source)
-    if update:
-        lock.revision, lock.files = None, {}
-    if revision and lock.revision and revision != lock.revision:
-        raise FetchError(
-            f"{source}: revision {revision!r} differs from the commit {lock.revision} recorded in {lock.path}; "
-            f"pass --update to switch (the files' sha256s are recorded again), or drop --revision"
-        )
-    wanted = revision or lock.revision or "main"
-    hint = f"pheno-bench sources fetch {source}"
-    if not offline and not force:
-        offline = _resolve_once(repo_id, wanted, endpoint, lock=lock)
-    folders = set()
-    for remote in files:
-        try:
-            path = Path(
-                hf_hub_download(
-                    repo_id, remote.name, repo_type="dataset", revision=wanted, cache_dir=cache_dir,
-                    endpoint=endpoint, local_files_only=offline, force_download=force,
-                )
-            )
-        except RevisionNotFoundError:
-            raise FetchError(f"{repo_id}: revision {wanted!r} not found on the Hub; check --revision") from None
-        except RepositoryNotFoundError:  # some Hub servers answer an unknown revision so too
-            raise FetchError(
-                f"{repo_id}: revision {wanted!r} not found on the Hub, or the dataset repository is not accessible; "
-                "check --revision and your Hub login"
-            ) from None
-        except LocalEntryNotFoundError:
-            where = "the local Hub cache" if offline else "the Hub (no connection?)"
-            raise FetchError(
-                f"{repo_id}@{wanted}: {remote.name} is not in {where}; "
-                + ("run once with network: " + hint if offline else "check the network and run again (partial downloads resume)")
-            ) from None
-        except EntryNotFoundError:
-            raise FetchError(f"{repo_id}@{wanted}: no file {remote.name!r}; is the revision a release of the dataset?") from None
-        except (HfHubHTTPError, OSError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise FetchError(f"{repo_id}@{wanted}: {remote.name} could not be downloaded ({first}); run again: partial downloads resume") from None
-        check_file(path, remote, lock, fix=f"run `{hint} --force` to download it again")
-        folders.add(path.parent)
-    if len(folders) != 1:
-        raise FetchError(f"{repo_id}@{wanted}: files came from different commits {sorted(f.name for f in folders)}; pass a commit sha as --revision")
-    folder = folders.pop()
-    commit = folder.name
-    if lock.revision not in (None, commit):
-        raise FetchError(f"{repo_id}: got commit {commit}, but {lock.path} records {lock.revision}; pass --update to switch")
-    lock.revision = commit
-    lock.save()
-    return folder
-
-
-def _resolve_once(repo_id: str, wanted: str, endpoint: str | None, *, lock: "Lock") -> bool:
-    """Ask the Hub once (no retries) whether ``wanted`` exists, before any download.
-
-    Returns True when the Hub cannot be reached but the lock records a commit, so the cached files of
-    that commit are used (offline reuse); raises one FetchError line when the repository or revision is
-    unknown, or when the Hub is unreachable and nothing was fetched before. Without this, the Hub client
-    retries a dead connection for about 25 seconds, printing a line per retry.
-    """
-    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
-
-    from pheno_bench.errors import PhenoBenchError
-    from pheno_bench.hub import _hub_error, _resolve
-
-    not_found = FetchError(
-        f"{repo_id}: revision {wanted!r} not found on the Hub, or the dataset repository is not accessible; "
-        "check --revision and your Hub login"
-    )
-    try:
-        _resolve(repo_id, wanted, endpoint)
-        return False
-    except RevisionNotFoundError:
-        raise FetchError(f"{repo_id}: revision {wanted!r} not found on the Hub; check --revision") from None
-    except RepositoryNotFoundError:  # some Hub servers answer an unknown revision so too
-        raise not_found from None
-    except Exception as exc:  # connection refused, DNS failure, timeout, HTTP error
-        error: PhenoBenchError = _hub_error(repo_id, wanted, exc, endpoint)
-        if "not found" in str(error):
-            raise not_found from None
-        if lock.revision and lock.revision == wanted:
-            return True  # the recorded commit's files may be cached: hf_hub_download(local_files_only=True) says if not
-        raise FetchError(f"{error}; nothing of {repo_id} was fetched before, so there is no cached copy to use") from None
+def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (at most 200 characters)."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {text}"[:200] if text else type(exc).__name__
 
 
 # --- plain HTTP(S) -------------------------------------------------------------------------
@@ -237,9 +195,13 @@ def fetch_http(
 ) -> Path:
     """Fetch ``files`` into ``folder`` (kept there between calls); return the folder.
 
-    A file already in ``folder`` is checked, not fetched again (``force`` fetches it again, replacing
-    it only once the new copy is complete and checked). offline: never touch the network; a missing
-    file is one error. progress: one progress bar over the files (tqdm).
+    A file already in ``folder`` is checked, not fetched again. ``force`` fetches it again: the new
+    copy goes to ``folder/<dir>/.incoming/`` and replaces the kept one only once it is complete and
+    checked, so a failed or tampered download never destroys a good copy. A file without a pinned
+    or recorded sha256 is checked against the server's size and MD5 ETag (S3) before it is kept;
+    where the server publishes no MD5 (a multipart ETag, an encrypted object, no ETag) it is
+    recorded at first use with one warning line. offline: never touch the network; a missing file
+    is one error. progress: one progress bar over the files (tqdm).
     """
     import pooch
     import requests
@@ -251,16 +213,20 @@ def fetch_http(
     todo = [f for f in files if force or not (folder / f.name).is_file()]
     for remote in files:
         if remote not in todo:
-            check_file(folder / remote.name, remote, lock, fix=f"delete it or run `{hint} --force` to download it again")
+            check_file(folder / remote.name, remote, lock, fix=f"delete it or run `{hint} --force` to download it again",
+                       first_use=f"; to verify it, move it away and run `{hint}`")
     if todo and offline:
+        lock.save()
         raise FetchError(f"{folder / todo[0].name}: not fetched yet ({len(todo)} of {len(files)} files missing) and offline; run once with network: {hint}")
     bar = _bar(len(todo), f"{source}: downloading", progress)
+    unverified: list[str] = []
     try:
         for remote in todo:
             target = folder / remote.name
             incoming = target.parent / ".incoming"
             incoming.mkdir(parents=True, exist_ok=True)
             expected = remote.sha256 or lock.files.get(remote.name)
+            published = None if expected else _published_md5(remote.url, requests, hint)
             (incoming / target.name).unlink(missing_ok=True)  # a leftover of a failed check is never reused
             try:
                 pooch.retrieve(
@@ -270,21 +236,72 @@ def fetch_http(
             except ValueError as exc:  # pooch: the downloaded bytes do not have the expected hash
                 if "hash" not in str(exc).lower():
                     raise
-                kind = "pinned" if remote.sha256 else f"recorded in {lock.path}"
+                kind = "pinned sha256" if remote.sha256 else f"sha256 recorded in {lock.path} when it was first fetched,"
                 raise FetchError(
-                    f"{remote.url}: the server's file does not match the {kind} sha256 {expected[:16]}…; "
-                    "nothing was kept (a different release? report it before trusting it)"
+                    f"{remote.url}: the file as received does not match the {kind} {expected[:16]}…; "
+                    f"nothing was kept{_kept(target)} (a different release, or altered on the way? report it before trusting it)"
                 ) from None
             except (requests.RequestException, OSError) as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise FetchError(f"{remote.url}: download failed ({first[:200]}); nothing was kept, run `{hint}` again") from None
-            check_file(incoming / target.name, remote, lock, fix="nothing was kept; report it")
-            os.replace(incoming / target.name, target)
+                raise FetchError(f"{remote.url}: download failed ({first_line(exc)}); nothing was kept{_kept(target)}, run `{hint}` again") from None
+            received = incoming / target.name
+            if expected:
+                got = digests(received)
+                lock.record(remote.name, got.sha256, PINNED if remote.sha256 else LOCKED, remote.sha256, got.size)
+            else:
+                _check_published(received, remote, published, lock, unverified, target=target)
+            os.replace(received, target)
             bar.update(1)
     finally:
         bar.close()
         lock.save()
+    if unverified:
+        shown = ", ".join(unverified[:3]) + (f" and {len(unverified) - 3} more" if len(unverified) > 3 else "")
+        warn(f"{source}: {len(unverified)} file(s) recorded at first use, not verified against the publisher "
+             f"(the server gave no MD5 ETag): {shown}; their sha256s are in {lock.path}")
     return folder
+
+
+def _kept(target: Path) -> str:
+    return f" and the copy at {target} is unchanged" if target.is_file() else ""
+
+
+def _published_md5(url: str, requests, hint: str) -> dict:
+    """What the server publishes for ``url`` (one HEAD request): size, ETag, and the ETag's MD5 when it is one.
+
+    An S3 ETag is the MD5 of the object's bytes for single-part uploads that are not KMS- or
+    customer-key-encrypted; a multipart ETag (``"<hex>-<parts>"``) or an encrypted object's is not.
+    """
+    try:
+        response = requests.head(url, timeout=TIMEOUT_S, allow_redirects=True)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        raise FetchError(f"{url}: the server's file information could not be read ({first_line(exc)}); nothing was downloaded, run `{hint}` again") from None
+    etag = response.headers.get("ETag", "")
+    size = response.headers.get("Content-Length")
+    encryption = response.headers.get("x-amz-server-side-encryption", "")
+    match = PLAIN_MD5.match(etag.strip())
+    md5 = match.group(2).lower() if match and not encryption.startswith("aws:kms") and not response.headers.get("x-amz-server-side-encryption-customer-algorithm") else None
+    why = "" if md5 else ("no ETag" if not etag else f"ETag {etag} is not an MD5" + (" (multipart upload)" if re.search(r"-\d+\"?$", etag) else "")
+                          + (f" (encrypted with {encryption})" if encryption.startswith("aws:kms") else ""))
+    return {"etag": etag, "md5": md5, "size": int(size) if size and size.isdigit() else None, "why": why}
+
+
+def _check_published(path: Path, remote: RemoteFile, published: dict, lock: Lock, unverified: list[str], *, target: Path) -> None:
+    got = digests(path, md5=True)
+    if published["size"] is not None and got.size != published["size"]:
+        path.unlink()
+        raise FetchError(f"{remote.url}: received {got.size} bytes, the server publishes {published['size']} (cut or altered on the way); "
+                         f"nothing was kept{_kept(target)}, run the fetch again")
+    if published["md5"]:
+        if got.md5 != published["md5"]:
+            path.unlink()
+            raise FetchError(f"{remote.url}: the file as received has MD5 {got.md5[:16]}…, the server's ETag says {published['md5'][:16]}… "
+                             f"(corrupted or altered on the way); nothing was kept{_kept(target)}, run the fetch again and report it if it persists")
+        lock.record(remote.name, got.sha256, S3_ETAG, published["md5"], got.size)
+    else:
+        lock.record(remote.name, got.sha256, FIRST_USE, published["etag"] or None, got.size)
+        lock.checks[remote.name]["why"] = published["why"]
+        unverified.append(remote.name)
 
 
 def _bar(total: int, label: str, enabled: bool):
@@ -298,13 +315,14 @@ def _bar(total: int, label: str, enabled: bool):
 
 @dataclass
 class Fetched:
-    """What :func:`fetch_source` reports: the folder, each raw file's sha256, the Hub commit (if any)."""
+    """What :func:`fetch_source` reports: the folder, each raw file's sha256 and how it was verified, the Hub commit (if any)."""
 
     source: str
     folder: Path
     files: dict[str, str]
     revision: str | None
     lock: Path
+    verified: dict[str, str] = field(default_factory=dict)
 
 
 def fetch_source(
@@ -319,7 +337,9 @@ def fetch_source(
 ) -> Fetched:
     """Fetch (or check the local copy of) the raw files of source ``name`` (``rxrx3-core``, ``lincs-cp``).
 
-    revision and update apply to Hub sources only. Returns what was fetched and where.
+    revision and update apply to Hub sources only. Returns what was fetched, where, and how each
+    file was verified (``verified``: name -> one of this module's PINNED, HUB_LFS, HUB_BLOB,
+    S3_ETAG, LOCKED, FIRST_USE).
     """
     from pheno_bench.sources import SOURCES, get_source
 
@@ -336,4 +356,5 @@ def fetch_source(
         options["progress"] = progress
     folder = source.fetch(data_root, **options)
     lock = Lock.load(name)
-    return Fetched(name, folder, dict(sorted(lock.files.items())), lock.revision, lock.path)
+    verified = {n: c.get("publisher", LOCKED) for n, c in sorted(lock.checks.items()) if n in lock.files}
+    return Fetched(name, folder, dict(sorted(lock.files.items())), lock.revision, lock.path, verified)

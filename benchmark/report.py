@@ -95,3 +95,32 @@ def composition_markdown(fold_set) -> str:
     for title, text in fold_set.extra.get("card_sections", {}).items():
         lines += [f"## {title}", "", text, ""]
     return "\n".join(lines) + "\n"
+
+
+def sources_table(manifest: Manifest, *, limit: int = 20) -> Table:
+    """Each source's build options (from the spec) and what it left out or merged, with counts (the manifest's ``excluded``).
+
+    Exclusions with the same source and reason are one row (their wells summed); at most ``limit`` rows.
+    """
+    import re
+
+    from rich.text import Text
+
+    table = Table(title=Text(f"{manifest.name}: sources, their options, and what each left out or merged (manifest.json `excluded`)"))
+    for column in ("source", "wells", "what and why"):
+        table.add_column(column, justify="right" if column == "wells" else "left")
+    options = {cfg.get("options", {}).get("name", cfg["name"]): cfg.get("options", {}) for cfg in manifest.spec.get("sources", [])}
+    for source in manifest.sources:
+        shown = {k: v for k, v in options.get(source.name, {}).items() if k != "name"}
+        table.add_row(Text(source.name), "", Text("options: " + (", ".join(f"{k}={v}" for k, v in shown.items()) or "defaults")))
+    rows: dict[tuple[str, str], int | None] = {}
+    for entry in manifest.excluded:
+        reason = re.sub(r" \(\d+ wells\)$", "", str(entry.get("reason", "")))
+        key = (str(entry.get("source", "")), reason)
+        wells = entry.get("wells")
+        rows[key] = (rows.get(key) or 0) + wells if isinstance(wells, int) else rows.get(key)
+    for (source, reason), wells in list(rows.items())[:limit]:
+        table.add_row(Text(source), "-" if wells is None else str(wells), Text(reason))  # Text: never read as markup
+    if len(rows) > limit:
+        table.caption = f"... and {len(rows) - limit} more reasons in manifest.json (`excluded`)"
+    return table

@@ -175,6 +175,36 @@ class SplitAssignment(BaseModel):
         return self
 
 
+def check_holdout_room(meta: pd.DataFrame, spec: BenchmarkSpec) -> None:
+    """Stop early (before activity) when molecules shared with the unseen dataset leave too few to hold out.
+
+    A molecule of the unseen-dataset source is never held out as ``valid`` (nor drawn as
+    ``unseen_molecules`` without folds): it is already seen in ``unseen_dataset``. When most molecules
+    of the other sources are also in the unseen dataset, the hold-outs cannot reach their frozen
+    fractions; this says so, naming the cause, instead of a fraction error after the activity step.
+    meta: the curated wells' metadata (``source``, ``is_control``, ``inchikey``).
+    """
+    treated = ~meta["is_control"].astype(bool)
+    dataset = meta["source"] == spec.unseen_dataset_source
+    main = set(meta.loc[treated & ~dataset, "inchikey"].dropna())
+    if not main or not dataset.any():
+        return
+    shared = sorted(main & set(meta.loc[treated & dataset, "inchikey"].dropna()))
+    free = len(main - set(shared) - set(spec.anchor_molecules))
+    if spec.folds:
+        needed, available, what = spec.valid_fraction - MOLECULE_TOLERANCE, free * (1 - 1 / spec.folds), f"valid ({spec.valid_fraction:.0%} of molecules, once each fold's unseen molecules are out)"
+    else:
+        needed = spec.unseen_molecules_fraction + spec.valid_fraction - 2 * MOLECULE_TOLERANCE
+        available, what = free, f"unseen_molecules and valid ({spec.unseen_molecules_fraction:.0%} + {spec.valid_fraction:.0%} of molecules)"
+    if shared and available < needed * len(main):
+        raise PhenoBenchError(
+            f"benchmark {spec.name}: {len(shared)} of the {len(main)} molecules of its other sources are also in the unseen-dataset "
+            f"source {spec.unseen_dataset_source} (e.g. {shared[0]}), and such a molecule is never held out (it is seen in "
+            f"unseen_dataset); the {free} others cannot fill {what}. The fractions are not the problem: the unseen dataset must "
+            "share few molecules with the other sources (hold out another source or experiment, or report it if the spec is frozen)"
+        )
+
+
 def assign_splits(
     wells: Wells, spec: BenchmarkSpec, *, unseen_groups: set[str] | None = None, rng: np.random.Generator | None = None,
     balance_layouts: bool = False,
@@ -210,10 +240,12 @@ def assign_splits(
         groups = hold_out_groups(molecules, target, rng, free)
         realised = molecules["group"].isin(groups).sum() / len(molecules)
         if abs(realised - fraction) > MOLECULE_TOLERANCE:
-            raise PhenoBenchError(
-                f"benchmark {spec.name}: {name} holds {realised:.1%} of molecules, requested {fraction:.0%} "
-                f"(±{MOLECULE_TOLERANCE:.0%}); the scaffold groups cannot be balanced, change the fraction"
-            )
+            withheld = int((eligible & molecules["inchikey"].isin(meta.loc[dataset, "inchikey"]).to_numpy()).sum())
+            cause = (f"{withheld} of its {len(molecules)} molecules are also in the unseen-dataset source {spec.unseen_dataset_source} "
+                     "and are never held out; the unseen dataset must share few molecules with the other sources"
+                     if withheld and realised < fraction else "the scaffold groups cannot be balanced to the frozen fraction (report it)")
+            raise PhenoBenchError(f"benchmark {spec.name}: {name} holds {realised:.1%} of molecules, requested {fraction:.0%} "
+                                  f"(±{MOLECULE_TOLERANCE:.0%}): {cause}")
         split[main & meta["group"].isin(groups)] = name
 
     in_train = main & (split == "train")
@@ -376,9 +408,10 @@ def build_benchmark(
     parts = []
     for cfg in spec.sources:
         parts.append(get_source(cfg.name).load(data_root, **cfg.options))
-        log(f"ingested {parts[-1].wells.metadata.sources[0]}: {len(parts[-1].wells)} wells")
+        log(parts[-1].summary())
     curated = curate(parts, {p.wells.metadata.sources[0]: get_source(c.name).nominal_doses_um for c, p in zip(spec.sources, parts)})
     log(f"curated: {len(curated.wells)} wells, {len(curated.wells.metadata.feature_names)} shared features, {len(curated.excluded)} exclusions")
+    check_holdout_room(curated.wells.meta, spec)  # issue 15: the real cause, before the activity step
     from pheno_bench.activity import activity_table
 
     activity = activity_table(curated.wells, n_permutations=spec.activity_permutations, seed=spec.seed, threshold=spec.activity_threshold)

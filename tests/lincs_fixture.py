@@ -13,11 +13,17 @@ other Repurposing Hub compounds, the same six-dose series, one unresolvable Broa
 synthetic plate has its own feature selection (a few features dropped, one added), as the
 publishers' per-plate feature selection gives. ``barcode_platemap.csv`` also lists SQ00015225,
 a plate that was never profiled.
+
+The server answers HEAD and GET as S3 does for these objects: ``Content-Length`` and an ``ETag``
+that is the quoted MD5 of the bytes (a single-part upload); ``etags`` overrides it per path (a
+multipart ``"<hex>-<parts>"`` ETag), ``headers`` adds headers (``x-amz-server-side-encryption``),
+``flip`` flips one bit of a file's body in transit and ``broken`` drops the connection half-way.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -122,18 +128,32 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def _head(self) -> bytes | None:
         self.server.requests.append(self.path)
         path = (self.server.root / self.path.lstrip("/")).resolve()
         if not path.is_file() or self.server.root not in path.parents:
             self.send_response(404)
             self.send_header("Content-Length", "0")
             self.end_headers()
-            return
+            return None
         data = path.read_bytes()
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
+        self.send_header("ETag", self.server.etags.get(self.path, f'"{hashlib.md5(data).hexdigest()}"'))
+        for key, value in self.server.headers.get(self.path, {}).items():
+            self.send_header(key, value)
         self.end_headers()
+        return data
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._head()
+
+    def do_GET(self) -> None:  # noqa: N802
+        data = self._head()
+        if data is None:
+            return
+        if self.path in self.server.flip:
+            data = data[:100] + bytes([data[100] ^ 0x01]) + data[101:]
         if self.path in self.server.broken:  # the connection drops half-way through the body
             self.wfile.write(data[: len(data) // 2])
             self.wfile.flush()
@@ -143,13 +163,17 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class FileServer(ThreadingHTTPServer):
-    """A static file server on loopback; ``broken`` paths drop the connection half-way; ``requests`` logs paths."""
+    """A static file server on loopback answering as S3 (size, MD5 ETag); ``broken`` paths drop the connection
+    half-way, ``flip`` paths arrive with one bit flipped, ``etags``/``headers`` override what HEAD says; ``requests`` logs paths."""
 
     def __init__(self, root: Path) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.root = root.resolve()
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
         self.broken: set[str] = set()
+        self.flip: set[str] = set()
+        self.etags: dict[str, str] = {}
+        self.headers: dict[str, dict[str, str]] = {}
         self.requests: list[str] = []
         threading.Thread(target=self.serve_forever, daemon=True).start()
 

@@ -9,10 +9,16 @@ SMILES, concentration and gene) at randomised addresses on every plate; gene exp
 ``feature_0 … feature_383`` (float32), rows shuffled. Phenotypes: plate and experiment offsets,
 noise, and a planted effect for a share of the molecules at their four highest concentrations.
 
+Controls: ``CRISPR_control`` wells outnumber ``EMPTY_control`` wells 2:1 on every compound plate by
+default, as in public counts of the published metadata (22,062 vs 10,234 wells on the compound
+plates): the publisher's analysis uses EMPTY_control only, so a fixture must tell the two apart.
+
 Quirks planted on purpose (``quirks=True``) and listed in the returned :class:`Rxrx3Fixture`: a
 CXSMILES molecule (Dequalinium as published), a compound well with a blank concentration, one at
 0.026 µM, a well without an embedding, an embedding without a metadata row, a byte-identical
-embedding copy within a replicate group and one across two different molecules.
+embedding copy within a replicate group and one across two different molecules, and repeated
+``well_id`` rows in the embeddings file (a treated well with three rows, an EMPTY_control well with
+two; ``quirks["repeated_well_ids"]``: well_id -> rows), which the publisher's notebook averages.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ def write_rxrx3(
     *,
     experiments: dict[str, tuple] | None = None,
     replicates: int = 3,
-    controls_per_plate: tuple[int, int] = (80, 24),
+    controls_per_plate: tuple[int, int] = (40, 80),
     crispr_wells: int = 40,
     active_share: float = 0.4,
     effect: float = 1.5,
@@ -191,6 +197,15 @@ def write_rxrx3(
     emb = features[keep]
     if quirks:
         emb = np.concatenate([emb, rng.standard_normal((1, n_features), dtype=np.float32)])
+        # repeated well_id rows: the well's own row plus noisy re-measurements (3 rows for a treated well, 2 for a control)
+        treated_well = ids[np.flatnonzero(~is_ctrl)[3]]
+        control_well = ids[np.flatnonzero(is_ctrl & (metadata["treatment"].to_numpy()[: len(is_ctrl)] == "EMPTY_control"))[0]]
+        facts["repeated_well_ids"] = {treated_well: 3, control_well: 2}
+        for well, rows in facts["repeated_well_ids"].items():
+            own = emb[emb_ids.index(well)]
+            extra = own + 0.5 * rng.standard_normal((rows - 1, n_features), dtype=np.float32)
+            emb = np.concatenate([emb, extra.astype(np.float32)])
+            emb_ids += [well] * (rows - 1)
     order = rng.permutation(len(emb_ids))
     folder.mkdir(parents=True, exist_ok=True)
     metadata.to_csv(folder / METADATA_FILE, index=False)

@@ -1,5 +1,6 @@
-"""LINCS Cell Painting batch 1 through pooch against a real HTTP server on loopback: pinned plate maps,
-sha256 lock, offline reuse, interrupted and tampered downloads, and the lincs-cp adapter on the result."""
+"""LINCS Cell Painting batch 1 through pooch against a real HTTP server on loopback that answers as S3 does
+(size, MD5 ETag): pinned plate maps, profiles checked against the ETag on their first fetch (first use, with a
+warning, where it is not an MD5), sha256 lock, offline reuse, interrupted and tampered downloads, and the adapter."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from lincs_fixture import PLATES, REAL_PLATE, UNPROFILED, FileServer, write_lincs  # noqa: E402
 
 from pheno_bench.errors import PhenoBenchError  # noqa: E402
-from pheno_bench.fetch import FetchError, fetch_source, lock_path  # noqa: E402
+from pheno_bench.fetch import FIRST_USE, PINNED, S3_ETAG, FetchError, fetch_source, lock_path  # noqa: E402
 from pheno_bench.io import sha256_file  # noqa: E402
 from pheno_bench.paths import data_root  # noqa: E402
 from pheno_bench.sources import lincs_cp  # noqa: E402
@@ -45,7 +46,8 @@ def env(tmp_path, monkeypatch, server):
     """A fresh home, an empty data root, the mirror URL, and the fixture's plate maps accepted as pinned
     (the real pins are checked in test_real_pins_refuse_the_fixture_plate_maps)."""
     served, root, _ = server
-    served.broken.clear()
+    for rules in (served.broken, served.flip, served.etags, served.headers):
+        rules.clear()
     monkeypatch.setenv("PHENO_BENCH_HOME", str(tmp_path / "home"))
     monkeypatch.setenv(lincs_cp.MIRROR_ENV, served.url)
     pins = {f"platemaps/{p.relative_to(root / 'github')}": sha256_file(p) for p in (root / "github").rglob("*") if p.is_file()}
@@ -62,8 +64,12 @@ def test_fetches_every_profiled_plate_and_records_sha256s(env, server):
     assert sorted(p.name for p in (fetched.folder / "profiles").iterdir()) == plates  # not the unprofiled one
     real = fetched.folder / lincs_cp.profile_name(REAL_PLATE)
     assert real.read_bytes() == (data_root() / "lincs-pilot1-SQ00015054" / f"{REAL_PLATE}_normalized_feature_select.csv.gz").read_bytes()
-    lock = json.loads(lock_path("lincs-cp").read_text())["files"]
-    assert len(lock) == 2 + 2 + len(plates) and lock[lincs_cp.profile_name(REAL_PLATE)] == sha256_file(real)
+    lock = json.loads(lock_path("lincs-cp").read_text())
+    assert len(lock["files"]) == 2 + 2 + len(plates) and lock["files"][lincs_cp.profile_name(REAL_PLATE)] == sha256_file(real)
+    # every profile checked against the server's MD5 ETag before it was kept; plate maps and samples against their pins
+    assert {n: v for n, v in fetched.verified.items() if n.startswith("profiles/")} == {lincs_cp.profile_name(p): S3_ETAG for p in plates}
+    assert {v for n, v in fetched.verified.items() if not n.startswith("profiles/")} == {PINNED}
+    assert lock["checks"][lincs_cp.profile_name(REAL_PLATE)]["checksum"] == __import__("hashlib").md5(real.read_bytes()).hexdigest()
     assert not any(UNPROFILED in r for r in served.requests)
     # a second fetch downloads nothing; offline it touches no server at all
     before = len(served.requests)
@@ -92,24 +98,53 @@ def test_a_tampered_file_is_refused_on_disk_and_from_the_server(env, server):
     fetched = fetch_source("lincs-cp", data_root=env / "data")
     plate = fetched.folder / lincs_cp.profile_name("SQ00015052")
     plate.write_bytes(plate.read_bytes()[:-10])
-    with pytest.raises(FetchError, match=r"SQ00015052_normalized_feature_select.csv.gz: sha256 .* does not match the recorded .*--force"):
+    with pytest.raises(FetchError, match=r"SQ00015052_normalized_feature_select.csv.gz: sha256 [0-9a-f]{16}… does not match the sha256 recorded in .*lincs-cp.lock.json when it was first fetched, [0-9a-f]{16}… .*--force"):
         fetch_source("lincs-cp", data_root=env / "data", offline=True)
     # the server now serves other bytes than those recorded: refused, the good local copy untouched
     served_file = root / "gallery" / "SQ00015053" / "SQ00015053_normalized_feature_select.csv.gz"
     original = served_file.read_bytes()
     try:
         served_file.write_bytes(original + b"\n")
-        with pytest.raises(FetchError, match=r"SQ00015053_normalized_feature_select.csv.gz: the server's file does not match the recorded in .*nothing was kept"):
+        with pytest.raises(FetchError, match=r"SQ00015053_normalized_feature_select.csv.gz: the file as received does not match the sha256 recorded in .*nothing was kept and the copy at .* is unchanged"):
             fetch_source("lincs-cp", data_root=env / "data", force=True)
     finally:
         served_file.write_bytes(original)
     assert sha256_file(fetched.folder / lincs_cp.profile_name("SQ00015053")) == sha256_file(served_file)
 
 
+def test_a_byte_flipped_in_transit_is_refused_by_the_etag_on_the_first_fetch(env, server):
+    """No lock yet, no pin for the profile: the server's MD5 ETag catches one flipped bit; nothing is kept or recorded."""
+    served, root, _ = server
+    name = lincs_cp.profile_name("SQ00015052")
+    served.flip.add("/gallery/" + name.removeprefix("profiles/"))
+    with pytest.raises(FetchError, match=r"SQ00015052_normalized_feature_select.csv.gz: the file as received has MD5 .* the server's ETag says .*corrupted or altered on the way\); nothing was kept") as err:
+        fetch_source("lincs-cp", data_root=env / "data")
+    assert "\n" not in str(err.value)
+    folder = env / "home" / "sources" / "lincs-cp"
+    assert not [p for p in folder.rglob("*") if p.is_file() and "SQ00015052" in p.name]
+    assert name not in json.loads(lock_path("lincs-cp").read_text())["files"]
+
+
+def test_a_profile_without_an_md5_etag_is_recorded_at_first_use_with_one_warning(env, server, caplog):
+    """A multipart ETag ("<hex>-<parts>") or a KMS-encrypted object's ETag is not an MD5: nothing to verify against."""
+    served, root, _ = server
+    multipart, kms = ("/gallery/" + lincs_cp.profile_name(p).removeprefix("profiles/") for p in ("SQ00015056", "SQ00015057"))
+    served.etags[multipart] = '"9b2cf535f27731c974343645a3985328-3"'
+    served.headers[kms] = {"x-amz-server-side-encryption": "aws:kms"}
+    fetched = fetch_source("lincs-cp", data_root=env / "data")
+    assert fetched.verified[lincs_cp.profile_name("SQ00015056")] == FIRST_USE == fetched.verified[lincs_cp.profile_name("SQ00015057")]
+    assert fetched.verified[lincs_cp.profile_name(REAL_PLATE)] == S3_ETAG
+    checks = json.loads(lock_path("lincs-cp").read_text())["checks"]
+    assert "(multipart upload)" in checks[lincs_cp.profile_name("SQ00015056")]["why"]
+    assert "encrypted with aws:kms" in checks[lincs_cp.profile_name("SQ00015057")]["why"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "pheno_bench.fetch"]
+    assert len(warnings) == 1 and "2 file(s) recorded at first use, not verified against the publisher" in warnings[0]
+
+
 def test_real_pins_refuse_the_fixture_plate_maps(env, server, monkeypatch):
     """The plate maps are pinned to the publisher's bytes at a git commit: the fixture's are refused."""
     monkeypatch.setattr(lincs_cp, "PINNED", {f"platemaps/{k}": v for k, v in lincs_cp.PLATEMAP_SHA256.items()})
-    with pytest.raises(FetchError, match=r"barcode_platemap.csv: the server's file does not match the pinned sha256 dffd7395d0b0d92e"):
+    with pytest.raises(FetchError, match=r"barcode_platemap.csv: the file as received does not match the pinned sha256 dffd7395d0b0d92e"):
         fetch_source("lincs-cp", data_root=env / "data")
     assert lincs_cp.PROFILED_PLATES.__len__() == 136 and REAL_PLATE in lincs_cp.PROFILED_PLATES
 

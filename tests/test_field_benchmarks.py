@@ -4,6 +4,7 @@ ingests, curates, labels activity and writes the 5-fold set. Tampered raw files 
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -36,8 +37,9 @@ def built(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("rxrx3-v1")
     release = base / "release"
-    fixture = write_rxrx3(release, load_smiles(data_root(), 40), experiments={"compound-001": (3, 32), "compound-002": (2, 8)}, controls_per_plate=(36, 12))
-    sha = commit_folder(base / "mirrors" / "datasets" / REPO, release, "release")
+    # CRISPR_control wells outnumber EMPTY_control 2:1 on every compound plate, as in the published metadata
+    fixture = write_rxrx3(release, load_smiles(data_root(), 40), experiments={"compound-001": (3, 32), "compound-002": (2, 8)}, controls_per_plate=(36, 72))
+    sha = commit_folder(base / "mirrors" / "datasets" / REPO, release, "release", lfs=("*.parquet", "*.csv"))
     olah = Olah(base / "mirrors", base / "olah")
     env = {"PHENO_BENCH_HOME": str(base / "home"), "HF_HUB_CACHE": str(base / "hf"), "HF_ENDPOINT": olah.url}
     saved = {k: __import__("os").environ.get(k) for k in env}
@@ -46,9 +48,16 @@ def built(tmp_path_factory):
     os.environ.update(env)
     os.environ.pop("HF_HUB_OFFLINE", None)
     (base / "data").mkdir()
+    class Log:
+        lines: list[str] = []
+
+        def print(self, line, **_):
+            self.lines.append(str(line))
+
+    log = Log()
     try:
-        root = build_benchmark("rxrx3-core-v1", out=base / "out" / "rxrx3-core-v1", data_root=base / "data")
-        yield {"root": root, "fixture": fixture, "release": release, "sha": sha, "base": base}
+        root = build_benchmark("rxrx3-core-v1", out=base / "out" / "rxrx3-core-v1", data_root=base / "data", progress=log)
+        yield {"root": root, "fixture": fixture, "release": release, "sha": sha, "base": base, "log": log.lines}
     finally:
         olah.stop()
         for k, v in saved.items():
@@ -84,6 +93,12 @@ def test_exclusions_are_counted_on_purpose(built):
     reasons = " | ".join(e["reason"] for e in excluded)
     crispr = [e for e in excluded if e["reason"].startswith("CRISPR gene-knockout experiment well") and e["source"] == "rxrx3-core"]
     assert crispr and crispr[0]["wells"] == built["fixture"].n_crispr_wells
+    # the publisher's choices: negative controls EMPTY_control only; repeated well_id rows averaged (counted)
+    crispr_controls = {e["source"]: e["wells"] for e in excluded if e["reason"].startswith("CRISPR_control well of a compound experiment")}
+    assert crispr_controls == {"rxrx3-core": 3 * 72, "rxrx3-core-compound-002": 2 * 72}
+    averaged = [e for e in excluded if e["reason"].startswith("well_id with more than one row")]
+    assert [(e["source"], e["wells"], e["merged_rows"]) for e in averaged] == [("rxrx3-core", 2, 5)]
+    assert sorted(w.split("rxrx3-core:")[1] for w in averaged[0]["id"].split(", ")) == sorted(built["fixture"].quirks["repeated_well_ids"])
     assert "byte-identical to another well's of the same treatment" in reasons
     assert "byte-identical to a well of another treatment" in reasons
     assert "compound well without a positive concentration" in reasons
@@ -97,7 +112,7 @@ def test_controls_molecules_and_doses(built):
     root = fold_root(built["root"], 0)
     train = pd.read_parquet(root / "wells" / "train.parquet", columns=["well_id", "is_control", "compound_id", "inchikey", "dose_level", "source"])
     controls = train[train["is_control"]]
-    assert set(controls["compound_id"]) == {"EMPTY_control", "CRISPR_control"}
+    assert set(controls["compound_id"]) == {"EMPTY_control"}
     assert controls["inchikey"].isna().all()
     treated = train[~train["is_control"]]
     assert set(treated["dose_level"]) <= {"0.0025", "0.01", "0.025", "0.1", "0.25", "1", "2.5", "10"}
@@ -159,12 +174,11 @@ def test_a_tampered_cached_file_stops_the_build_with_one_line(built, tmp_path, m
     monkeypatch.setenv("PHENO_BENCH_HOME", str(built["base"] / "home"))  # the lock of the first fetch
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
-        cache = Path(os.environ["HF_HUB_CACHE"])
-        blob = next(cache.glob(f"datasets--recursionpharma--rxrx3-core/snapshots/*/{METADATA_FILE}")).resolve()
+        blob = built["base"] / "home" / "sources" / "rxrx3-core" / built["sha"] / METADATA_FILE
         original = blob.read_bytes()
         blob.write_bytes(original.replace(b"HUVEC", b"HUVEK", 1))
         try:
-            with pytest.raises(PhenoBenchError, match=rf"{METADATA_FILE}: sha256 .* does not match the recorded at the first fetch") as err:
+            with pytest.raises(PhenoBenchError, match=rf"{METADATA_FILE}: sha256 [0-9a-f]{{16}}… does not match the sha256 recorded in .*rxrx3-core.lock.json when it was verified, ") as err:
                 build_benchmark("rxrx3-core-v1", out=tmp_path / "again", data_root=built["base"] / "data")
             assert "\n" not in str(err.value)
             assert not (tmp_path / "again").exists()
@@ -172,6 +186,36 @@ def test_a_tampered_cached_file_stops_the_build_with_one_line(built, tmp_path, m
             blob.write_bytes(original)
     finally:
         os.environ.pop("HF_HUB_OFFLINE", None)
+
+
+def test_the_publishers_choices_are_in_the_build_log_and_splits_info(built):
+    """Controls and repeated well_ids, as the publisher handles them, visible where a user looks: the build log and `splits info`."""
+    import subprocess
+
+    log = "\n".join(built["log"])
+    assert "ingested rxrx3-core: " in log and "negative controls EMPTY_control: 108 wells (216 CRISPR_control wells left out)" in log
+    assert "repeated well_ids averaged: 2 wells (5 rows)" in log
+    done = subprocess.run([sys.executable, "-c", "from pheno_bench.cli import main; main()", "splits", "info", str(built["root"])],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = done.stdout.splitlines()
+    assert any("controls=['EMPTY_control']" in r and "exclude_experiments=['compound-002']" in r for r in rows), done.stdout
+    assert any("repeated_well_ids=average" in r for r in rows)
+    assert any(re.search(r"│\s+216 │ CRISPR_control well of a compound experiment: not a negative control here \(negative controls: EMPTY_control only", r) for r in rows)
+    assert any(re.search(r"│\s+2 │ well_id with more than one row in OpenPhenom_rxrx3_core_embeddings.parquet: its 5 rows averaged", r) for r in rows)
+
+
+def test_pin_records_the_fingerprint_of_a_build_from_the_fetched_files(built, tmp_path):
+    from pheno_bench.folds import read_fold_set
+    from pheno_bench.pins import pin_source
+    from pheno_bench.sources import rxrx3_core_pins
+
+    module = tmp_path / "rxrx3_core_pins.py"
+    module.write_text(Path(rxrx3_core_pins.__file__).read_text())
+    release = pin_source("rxrx3-core", data_root=built["base"] / "data", benchmarks=[built["root"]], module_path=module, log=lambda _: None)
+    assert release["revision"] == built["sha"]
+    assert release["fingerprints"] == {"rxrx3-core-v1": read_fold_set(built["root"]).fingerprint}
+    assert f"'rxrx3-core-v1': '{read_fold_set(built['root']).fingerprint}'" in module.read_text()
 
 
 # --- lincs-cp-v1 ----------------------------------------------------------------------------------

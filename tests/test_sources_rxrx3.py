@@ -94,11 +94,13 @@ def test_reads_the_published_layout(published):
     ingested = SOURCE.load(root)
     meta = ingested.wells.meta
     compounds = metadata[(metadata["perturbation_type"] == "COMPOUND") & (metadata["SMILES"] != "")]
-    controls = metadata[(metadata["perturbation_type"] == "COMPOUND") & metadata["treatment"].isin(["EMPTY_control", "CRISPR_control"])]
+    # negative controls: EMPTY_control only, as the publisher's EFAAR analysis (control_key = "EMPTY_control")
+    controls = metadata[(metadata["perturbation_type"] == "COMPOUND") & metadata["treatment"].eq("EMPTY_control")]
     assert len(meta) == len(compounds) + len(controls) - 1
     assert "rxrx3-core:" + missing not in set(meta["well_id"])
     assert meta["is_control"].sum() == len(controls)
-    assert meta.loc[meta["is_control"], "compound_id"].value_counts().to_dict() == {"EMPTY_control": 8, "CRISPR_control": 4}
+    assert meta.loc[meta["is_control"], "compound_id"].value_counts().to_dict() == {"EMPTY_control": 8}
+    assert not meta["compound_id"].eq("CRISPR_control").any()
     assert set(meta["plate"]) == {"compound-001_1", "compound-001_2"}
     assert set(meta["batch"]) == {"compound-001"}
     assert (meta["well_id"] == "rxrx3-core:" + meta["plate"] + "_" + meta["well"]).all()
@@ -118,7 +120,8 @@ def test_reports_what_it_leaves_out(published):
     reasons = {e["reason"].split(" (")[0]: e for e in SOURCE.load(root).excluded}
     crispr = reasons["CRISPR gene-knockout experiment well"]
     assert crispr["wells"] == 5 and "rxrx3-core:gene-001_1_E00" in crispr["id"]
-    assert not any("CRISPR_control" in e["reason"] for e in reasons.values())  # both control kinds are kept
+    crispr_control = next(e for r, e in reasons.items() if r.startswith("CRISPR_control well of a compound experiment"))
+    assert crispr_control["wells"] == 4 and "not a negative control" in crispr_control["reason"] and "EFAAR" in crispr_control["reason"]
     assert reasons[f"no row in {EMBEDDINGS_FILE}"]["id"] == "rxrx3-core:" + missing
     assert reasons[f"embedding in {EMBEDDINGS_FILE} without a row in {METADATA_FILE}"]["id"] == "rxrx3-core:compound-009_1_Z99"
 
@@ -179,7 +182,7 @@ def test_bad_metadata_values_name_the_well(tmp_path):
 
 
 def test_missing_files_and_folder_are_clear_errors(tmp_path):
-    with pytest.raises(PhenoBenchError, match="metadata_rxrx3_core.csv is not in the local Hub cache; run once with network"):
+    with pytest.raises(PhenoBenchError, match=r"offline, and nothing of recursionpharma/rxrx3-core was fetched before .*; run once with network: pheno-bench sources fetch rxrx3-core"):
         SOURCE.load(tmp_path)  # no local copy, offline: the Hub cache is empty
     metadata = layout()
     write(tmp_path, metadata, embeddings_for(metadata["well_id"]))
@@ -188,6 +191,113 @@ def test_missing_files_and_folder_are_clear_errors(tmp_path):
         SOURCE.load(tmp_path)
 
 
+def test_crispr_controls_are_controls_only_when_asked(published):
+    """``controls=`` changes the choice (a different benchmark); the default is the publisher's."""
+    root, metadata, *_ = published
+    both = SOURCE.load(root, controls=["EMPTY_control", "CRISPR_control"])
+    assert both.wells.meta.loc[both.wells.meta["is_control"], "compound_id"].value_counts().to_dict() == {"EMPTY_control": 8, "CRISPR_control": 4}
+    default = SOURCE.load(root)
+    assert default.notes[0] == "negative controls EMPTY_control: 8 wells (4 CRISPR_control wells left out)"
+
+
+def test_repeated_well_ids_are_averaged_as_the_publisher_does(tmp_path):
+    """A well_id with several embedding rows becomes one well whose features are the mean of its rows
+    (checked against pandas' groupby-mean of the file, as the publisher's notebook computes it)."""
+    metadata = layout()
+    embeddings = embeddings_for(metadata["well_id"])
+    treated, control = "compound-001_1_B04", "compound-001_2_A01"
+    rng = np.random.default_rng(5)
+    extra = pd.concat([embeddings[embeddings["well_id"] == treated]] * 2 + [embeddings[embeddings["well_id"] == control]], ignore_index=True)
+    extra.iloc[:, 1:] = extra.iloc[:, 1:].to_numpy() + rng.standard_normal((3, N_FEATURES)).astype(np.float32)
+    repeated = pd.concat([embeddings, extra], ignore_index=True).sample(frac=1.0, random_state=1)
+    write(tmp_path, metadata, repeated)
+    ingested = SOURCE.load(tmp_path)
+    meta = ingested.wells.meta
+    assert meta["well_id"].is_unique and len(meta) == len(layout_wells_kept(metadata))
+    expected = pd.read_parquet(tmp_path / "rxrx3-core" / EMBEDDINGS_FILE).groupby("well_id").mean()  # independent: pandas on the file
+    for well in (treated, control):
+        row = meta.index[meta["well_id"] == "rxrx3-core:" + well][0]
+        np.testing.assert_allclose(ingested.wells.features[row], expected.loc[well].to_numpy(np.float32), rtol=1e-5, atol=1e-6)  # float32 rounding
+        assert not np.allclose(ingested.wells.features[row], embeddings.set_index("well_id").loc[well].to_numpy(np.float32))
+    entry = next(e for e in ingested.excluded if e["reason"].startswith("well_id with more than one row"))
+    assert entry["wells"] == 2 and entry["merged_rows"] == 5 and "averaged" in entry["reason"]
+    assert ingested.notes[1] == "repeated well_ids averaged: 2 wells (5 rows)"
+    with pytest.raises(PhenoBenchError, match=rf"{EMBEDDINGS_FILE}: well_id appears more than once: .*{treated}"):
+        SOURCE.reader(tmp_path / "rxrx3-core", repeated_well_ids="refuse")
+
+
+def layout_wells_kept(metadata: pd.DataFrame) -> pd.DataFrame:
+    """The wells of :func:`layout` the adapter keeps: compound-experiment molecules with a dose and EMPTY controls."""
+    compound = metadata["perturbation_type"].eq("COMPOUND")
+    return metadata[compound & (metadata["SMILES"].ne("") | metadata["treatment"].eq("EMPTY_control"))]
+
+
+def test_a_truncated_embeddings_file_says_to_fetch_it_again(tmp_path, caplog):
+    """Regression: a truncated parquet was answered "write the OpenPhenom embeddings file with pyarrow"."""
+    metadata = layout()
+    write(tmp_path, metadata, embeddings_for(metadata["well_id"]))
+    path = tmp_path / "rxrx3-core" / EMBEDDINGS_FILE
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(PhenoBenchError, match=r"truncated or corrupt parquet file .*`pheno-bench sources fetch rxrx3-core --force`") as err:
+        SOURCE.load(tmp_path)
+    assert "pyarrow" not in str(err.value) and "\n" not in str(err.value)
+    # a local copy that was never fetched has no publisher checksum: recorded at first use, with a visible warning
+    assert any("no publisher checksum" in r.getMessage() and "recorded at first use" in r.getMessage() for r in caplog.records)
+
+
 def test_registered_under_its_name():
     assert rxrx3_core.SOURCE.name == "rxrx3-core" and rxrx3_core.SOURCE.nominal_doses_um == NOMINAL_DOSES_UM
 
+
+
+def test_an_unseen_experiment_sharing_its_molecules_is_named_as_the_cause_before_activity(tmp_path, monkeypatch):
+    """Regression: when compound-002 (the unseen dataset) repeats the other experiment's molecules, the build said after
+    the activity step (38 s on a fixture) "valid holds 0.0 % of molecules ... change the fraction" (a frozen fraction)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from rxrx3_fixture import write_rxrx3
+
+    from pheno_bench import crossval
+    from pheno_bench.split import build_benchmark
+
+    smiles = pd.read_csv(data_root() / "molecules-moshkov2023" / "smiles.txt")["smiles"].iloc[:40].tolist()
+    folder = tmp_path / "data" / "rxrx3-core"
+    write_rxrx3(folder, smiles, experiments={"compound-001": (2, 20), "compound-002": (1, 20)}, controls_per_plate=(20, 40), quirks=False)
+    metadata = pd.read_csv(folder / METADATA_FILE, dtype=str, keep_default_na=False)
+    first = metadata[(metadata["experiment_name"] == "compound-001") & metadata["SMILES"].ne("")].drop_duplicates("treatment")
+    second = metadata["experiment_name"].eq("compound-002") & metadata["SMILES"].ne("")
+    same = dict(zip(metadata.loc[second, "treatment"].drop_duplicates(), zip(first["treatment"], first["SMILES"])))
+    metadata.loc[second, "SMILES"] = metadata.loc[second, "treatment"].map(lambda t: same[t][1])
+    metadata.loc[second, "treatment"] = metadata.loc[second, "treatment"].map(lambda t: same[t][0])
+    metadata.to_csv(folder / METADATA_FILE, index=False)
+    monkeypatch.setattr(crossval, "_activity", lambda *a, **k: pytest.fail("the activity step ran before the cause was found"))
+    with pytest.raises(PhenoBenchError, match=r"rxrx3-core-v1: 20 of the 20 molecules of its other sources are also in the unseen-dataset source "
+                                              r"rxrx3-core-compound-002 .*never held out.*The fractions are not the problem") as err:
+        build_benchmark("rxrx3-core-v1", out=tmp_path / "out", data_root=tmp_path / "data")
+    assert "change the fraction" not in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_untestable_pairs_under_the_matching_null_do_not_suggest_the_matching_null():
+    """Regression: the untestable-pairs error told specs that already use null_addresses='match' to use it."""
+    from pheno_bench.activity import activity_table
+    from pheno_bench.curate import MIN_CONTROLS
+    from pheno_bench.schema import Wells, WellsMetadata
+
+    rng = np.random.default_rng(0)
+    rows = [(p, f"C{k}", None) for p in range(8) for k in range(MIN_CONTROLS)]  # too few controls to lend a pseudo-treatment
+    rows += [(int(p), f"T{i}", i) for i in range(6) for p in rng.choice(8, 3, replace=False)]
+    plate, well, pair = zip(*rows)
+    treated = np.array([p is not None for p in pair])
+    meta = pd.DataFrame({
+        "well_id": [f"g:P{p}:{w}" for p, w in zip(plate, well)], "source": "g", "plate": [f"P{p}" for p in plate], "batch": "b",
+        "is_control": ~treated, "compound_id": None, "smiles": None, "inchikey": [None if p is None else f"KEY{p}" for p in pair],
+        "concentration_um": np.where(treated, 1.0, np.nan), "dose_level": [None if p is None else "1" for p in pair], "well": list(well),
+    })
+    wells = Wells(meta, rng.standard_normal((len(meta), 8)).astype(np.float32), WellsMetadata(sources=["g"], feature_names=[f"f{i}" for i in range(8)], feature_space="test"))
+    with pytest.raises(PhenoBenchError, match=r"untestable .*already matches addresses \(null_addresses='match'\), so the plates lack usable controls") as err:
+        activity_table(wells, n_permutations=200, n_pseudo=50, seed=0, null_addresses="match", check_testable=True)
+    assert "use null_addresses='match'" not in str(err.value)
+    with pytest.raises(PhenoBenchError, match=r"use null_addresses='match'"):  # the advice stays where it helps
+        activity_table(wells, n_permutations=200, n_pseudo=50, seed=0, check_testable=True)

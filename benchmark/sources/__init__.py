@@ -24,11 +24,17 @@ class Ingested:
     wells: the wells table; ``dose_level`` is left empty (curation fills it).
     files: raw file name -> path, recorded with their sha256 in the benchmark manifest.
     excluded: one dict per left-out well or compound: ``{"source", "id", "reason"}``.
+    notes: short facts about choices the adapter made (printed in the build log), e.g. which wells are controls.
     """
 
     wells: Wells
     files: dict[str, Path]
     excluded: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """The build log's line for this source: its wells, then its notes."""
+        return f"ingested {self.wells.metadata.sources[0]}: {len(self.wells)} wells" + "".join(f"; {n}" for n in self.notes)
 
 
 @dataclass(frozen=True)

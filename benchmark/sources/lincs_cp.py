@@ -12,10 +12,15 @@ Where the files are published (found and checked while writing this adapter; see
   sha256s (:mod:`pheno_bench.sources.lincs_cp_pins`);
 * the Drug Repurposing Hub sample table ``repurposing_samples_20200324.txt`` (clue.io), pinned.
 
-The profiles' sha256 is not known here (no network): recorded at the first fetch and checked on
-every later fetch and build (:mod:`pheno_bench.fetch`). Client: pooch over plain HTTPS — one GET
-per file, no credentials, no S3 listing needed (the plate list is pinned), temporary-file-then-
-move downloads; an S3 client (s3fs) or DVC would add a dependency stack for no gain here.
+The profiles' sha256 is not known here (no network): at the first fetch each profile is checked
+against what the Gallery publishes for it (the object's size and its S3 ETag, the MD5 of its bytes
+for a single-part, non-KMS upload), and recorded at first use with a visible warning where the
+ETag is not an MD5; its sha256 is then checked on every later fetch and build
+(:mod:`pheno_bench.fetch`). A maintainer pins the profiles of a real fetch with ``pheno-bench
+sources pin lincs-cp`` (:data:`pheno_bench.sources.lincs_cp_pins.RELEASE`). Client: pooch over
+plain HTTPS (plus one HEAD for the ETag) — no credentials, no S3 listing needed (the plate list is
+pinned), temporary-file-then-move downloads; an S3 client (s3fs) or DVC would add a dependency
+stack for no gain here.
 
 Reading: each plate's profile is checked against its plate map (the well's compound and dose
 must agree); features selected on every plate are kept (per-plate feature selection leaves each
@@ -37,6 +42,7 @@ from pheno_bench.paths import data_root as default_data_root
 from pheno_bench.paths import home
 from pheno_bench.schema import Wells, WellsMetadata
 from pheno_bench.sources import Ingested, Source, read_csv, register, require_columns, split_features
+from pheno_bench.sources import lincs_cp_pins
 from pheno_bench.sources.lincs_cp_pins import COMMIT, PLATEMAP_SHA256, PROFILED_PLATES
 from pheno_bench.sources.lincs_pilot1 import NOMINAL_DOSES_UM, resolve_structures
 
@@ -87,7 +93,8 @@ def _remote(name: str) -> RemoteFile:
         url = _url("gallery", name.removeprefix("profiles/"))
     else:
         url = _url("clue", name)
-    return RemoteFile(name, url, PINNED.get(name))
+    released = lincs_cp_pins.RELEASE.get("files", {}).get(name, {}).get("sha256")  # a maintainer's pinned fetch
+    return RemoteFile(name, url, PINNED.get(name) or released)
 
 
 def read_barcodes(folder: Path) -> pd.DataFrame:

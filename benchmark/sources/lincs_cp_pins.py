@@ -60,3 +60,13 @@ PROFILED_PLATES = (
     "SQ00015214", "SQ00015215", "SQ00015216", "SQ00015217", "SQ00015218", "SQ00015219", "SQ00015220", "SQ00015221",
     "SQ00015222", "SQ00015223", "SQ00015224", "SQ00015229", "SQ00015230", "SQ00015231", "SQ00015232", "SQ00015233",
 )
+
+#: The profiles' checksums and the fingerprint of lincs-cp-v1 from a maintainer's real fetch
+#: (``pheno-bench sources pin lincs-cp``, :func:`pheno_bench.pins.pin_source`). Empty in this
+#: version (no network on the development machines): until then each profile is checked against
+#: the Cell Painting Gallery's size and MD5 ETag at its first fetch (recorded at first use, with a
+#: warning, where the ETag is not an MD5). Schema as ``rxrx3_core_pins.RELEASE`` (``revision`` is
+#: the plate maps' git commit, :data:`COMMIT`).
+# >>> recorded by `pheno-bench sources pin` (pheno_bench.pins): do not edit by hand
+RELEASE: dict = {}
+# <<< end of the recorded release

@@ -1,8 +1,9 @@
 """``rxrx3-core``: RxRx3-core (Recursion, HUVEC) with its OpenPhenom well embeddings, as published on the Hub.
 
-Reads the files of the dataset repository ``recursionpharma/rxrx3-core`` unchanged, fetched with
-``huggingface_hub`` into its cache (:func:`locate`; a local copy under ``<data root>/rxrx3-core/``
-is used instead where there is one):
+Reads the files of the dataset repository ``recursionpharma/rxrx3-core`` unchanged, fetched at one
+commit and each verified against the Hub's own checksum for it (:func:`locate`,
+:mod:`pheno_bench.fetch_hub`; the pinned release is :mod:`pheno_bench.sources.rxrx3_core_pins`; a
+local copy under ``<data root>/rxrx3-core/`` is used instead where there is one):
 
 * ``metadata_rxrx3_core.csv``: one row per well (``well_id, experiment_name, plate, address, gene,
   treatment, SMILES, concentration, perturbation_type, cell_type, well_type_label``);
@@ -14,14 +15,22 @@ What is kept, on purpose (each left-out group is one summary with a count and ex
 * Compound experiments only: an experiment is one when it holds a ``COMPOUND`` well with a SMILES
   (``compound-001`` … ``compound-004``). Every well of the other (CRISPR gene-knockout)
   experiments is left out and counted.
-* Controls: both published negative-control labels of the compound experiments,
-  ``EMPTY_control`` and ``CRISPR_control`` (blank SMILES, blank concentration); ``compound_id``
-  keeps which one. ``controls=`` narrows this.
+* Controls: ``EMPTY_control`` wells of the compound experiments (blank SMILES, blank
+  concentration), as the publisher's own analysis of RxRx3-core does (``EFAAR_benchmarking``,
+  ``RxRx3-core_benchmarks/rxrx3_core_benchmarks_openphenom.ipynb``: ``control_key =
+  "EMPTY_control"`` for ``pca_centerscale_on_controls``, whose ``centerscale_on_controls`` fits
+  on ``metadata[pert_col] == control_key``). The compound plates' ``CRISPR_control`` wells (about
+  twice as many as the EMPTY ones in public counts of the metadata) are not negative controls
+  there: they are left out and counted. ``controls=`` changes the list (a different benchmark).
 * Treated wells: a SMILES and a positive concentration (µM, as the RxRx3 metadata schema says).
   A compound well with a blank concentration is left out and counted.
 * SMILES are kept as published. Some carry CXSMILES extensions (``… |c:1,13,21,t:16,19|``, the
   cis/trans flags of ring double bonds); RDKit reads them (curation's rule: the extension is
   part of the molecule; a SMILES RDKit cannot read, extension included, is reported).
+* A ``well_id`` with several rows in the embeddings file: its rows are averaged into the well's
+  one embedding, as the publisher's notebook does (``openphenom_embeddings.groupby(
+  "external_well_id").mean()`` before the merge on ``well_id``), and counted
+  (``repeated_well_ids="average"``; ``"refuse"`` makes it an error naming the ids).
 * Embedding rows that are byte-identical between wells (reported by users) are detected: within
   a group of identical rows, if every well has the same treatment and concentration the first
   well (by ``well_id``) is kept and the others are left out as duplicates; if they disagree, all
@@ -54,30 +63,29 @@ import pandas as pd
 import pyarrow as pa
 
 from pheno_bench.errors import PhenoBenchError
-from pheno_bench.fetch import Lock, RemoteFile, check_file, fetch_hub
-from pheno_bench.io import read_parquet
+from pheno_bench.fetch import Lock, RemoteFile, check_file
+from pheno_bench.fetch_hub import fetch_hub
 from pheno_bench.paths import data_root as default_data_root
 from pheno_bench.schema import Wells, WellsMetadata
+from pheno_bench.sources.efaar import centerscale_by_plate, efaar_align  # noqa: F401 (re-exported)
 from pheno_bench.sources import Ingested, Source, read_csv, register, require_columns, split_features
 
 NAME = "rxrx3-core"
 REPO_ID = "recursionpharma/rxrx3-core"
-#: The Hub commit rxrx3-core-v1 is built from. ``None`` until a maintainer with network records it
-#: (see site/data.md): the first fetch then records the commit of ``main`` in the lock file and
-#: every later fetch and build uses exactly that commit. ``$PHENO_BENCH_RXRX3_REVISION`` overrides.
-REVISION: str | None = None
+#: ``$PHENO_BENCH_RXRX3_REVISION``: a revision to fetch instead of the pinned (or recorded) one, as --revision.
 REVISION_ENV = "PHENO_BENCH_RXRX3_REVISION"
 METADATA_FILE = "metadata_rxrx3_core.csv"
 EMBEDDINGS_FILE = "OpenPhenom_rxrx3_core_embeddings.parquet"
-#: Publisher's sha256 unknown here (no network): recorded at the first fetch, checked afterwards.
-FILES = (RemoteFile(METADATA_FILE), RemoteFile(EMBEDDINGS_FILE))
 COLUMNS = ("well_id", "experiment_name", "plate", "address", "treatment", "SMILES", "concentration", "perturbation_type")
 PERTURBATION_TYPES = ("COMPOUND", "CRISPR")
-CONTROLS = ("EMPTY_control", "CRISPR_control")
+#: The negative controls of the compound experiments, as the publisher's EFAAR analysis (``control_key``).
+CONTROLS = ("EMPTY_control",)
 CONTROL = "EMPTY_control"
+#: The control labels of the compound plates (blank SMILES); those not in ``controls`` are left out and counted.
+CONTROL_LABELS = ("EMPTY_control", "CRISPR_control")
+REPEATED = ("average", "refuse")
 FEATURE_PREFIX = "feature_"
 ALIGNMENTS = ("efaar-centerscale", "efaar-tvn", "none")
-CORAL_RIDGE = 0.5
 #: The eight concentrations of the compound experiments (µM); a handful of wells report 0.026,
 #: 0.26 or 2.6 (snapped by curation's tolerance) or 0.002 (reported and left out by curation).
 NOMINAL_DOSES_UM = (0.0025, 0.01, 0.025, 0.1, 0.25, 1.0, 2.5, 10.0)
@@ -103,30 +111,47 @@ def _ids_error(path: Path, ids: pd.Series, problem: str, fix: str) -> PhenoBench
 # --- fetching -----------------------------------------------------------------------------
 
 
-def locate(data_root: str | os.PathLike | None = None, *, revision: str | None = None, offline: bool | None = None,
-           force: bool = False, update: bool = False, cache_dir: str | os.PathLike | None = None) -> Path:
-    """The folder holding both raw files, checked against their sha256s.
+def release() -> dict:
+    """The pinned release (:data:`pheno_bench.sources.rxrx3_core_pins.RELEASE`; empty until a maintainer records one)."""
+    from pheno_bench.sources import rxrx3_core_pins
 
-    A local copy ``<data root>/rxrx3-core/`` (both files) is used as it is; otherwise the files are
-    fetched from the Hub (:func:`pheno_bench.fetch.fetch_hub`) at ``revision`` (default
-    ``$PHENO_BENCH_RXRX3_REVISION``, :data:`REVISION`, then the commit recorded at the first fetch).
-    offline: default ``$HF_HUB_OFFLINE``. ``$HF_ENDPOINT`` and ``$HF_HUB_CACHE`` are read at call time.
+    return rxrx3_core_pins.RELEASE
+
+
+def remote_files() -> list[RemoteFile]:
+    """Both raw files, with the pinned sha256 of each where a release is pinned."""
+    pinned = release().get("files", {})
+    return [RemoteFile(name, sha256=pinned.get(name, {}).get("sha256")) for name in (METADATA_FILE, EMBEDDINGS_FILE)]
+
+
+def locate(data_root: str | os.PathLike | None = None, *, revision: str | None = None, offline: bool | None = None,
+           force: bool = False, update: bool = False) -> Path:
+    """The folder holding both raw files, each checked against the publisher's checksum (or the pinned sha256).
+
+    A local copy ``<data root>/rxrx3-core/`` (both files) is checked against the pinned or
+    recorded sha256s (recorded at first use, with a warning, when there are none); otherwise the
+    files are fetched from the Hub (:func:`pheno_bench.fetch_hub.fetch_hub`) at ``revision``
+    (default ``$PHENO_BENCH_RXRX3_REVISION``, then the commit recorded at the last fetch, then the
+    pinned release, then ``main``), each verified against the Hub's checksum for that commit.
+    offline: default ``$HF_HUB_OFFLINE``. ``$HF_ENDPOINT`` is read at call time.
     """
+    files = remote_files()
     local = default_data_root(data_root) / NAME
     if local.is_dir() and not force:
         lock = Lock.load(NAME)
-        for remote in FILES:
+        for remote in files:
             path = local / remote.name
             if not path.is_file():
                 raise PhenoBenchError(f"{path}: missing from the local copy {local}; add it or remove the folder to fetch from the Hub")
-            check_file(path, remote, lock, fix="replace the local copy with the published file")
+            check_file(path, remote, lock, fix="replace the local copy with the published file",
+                       first_use=f" (to verify it against the Hub instead, move {local} away and run `pheno-bench sources fetch {NAME}`)")
         lock.save()
         return local
     if offline is None:
         offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
     return fetch_hub(
-        REPO_ID, list(FILES), source=NAME, revision=revision or os.environ.get(REVISION_ENV) or REVISION,
-        cache_dir=cache_dir or os.environ.get("HF_HUB_CACHE"), endpoint=os.environ.get("HF_ENDPOINT"),
+        REPO_ID, files, source=NAME, revision=revision or os.environ.get(REVISION_ENV) or None,
+        pinned_revision=release().get("revision"), endpoint=os.environ.get("HF_ENDPOINT"),
         offline=offline, force=force, update=update,
     )
 
@@ -152,13 +177,16 @@ def read_metadata(path: Path) -> pd.DataFrame:
     return frame.assign(concentration=concentration)
 
 
-def read_embeddings(path: Path, well_ids: pd.Series) -> tuple[list[str], np.ndarray, np.ndarray, pd.Index]:
+def read_embeddings(path: Path, well_ids: pd.Series, *, repeated: str = "average") -> tuple[list[str], np.ndarray, np.ndarray, pd.Index, pd.Series]:
     """OpenPhenom rows for ``well_ids``, joined on ``well_id``.
 
+    repeated: what a ``well_id`` with several rows becomes: ``"average"`` (the mean of its rows,
+    computed in float64, as the publisher's ``groupby("well_id").mean()``) or ``"refuse"`` (an error).
     Returns (feature names, float32 matrix (n, d) with NaN rows where a well has no embedding,
-    boolean mask (n,) of wells that have one, every ``well_id`` of the file).
+    boolean mask (n,) of wells that have one, every distinct ``well_id`` of the file, rows per
+    repeated ``well_id`` (a Series indexed by well_id, empty when none repeats)).
     """
-    table = read_parquet(path, what="OpenPhenom embeddings file")
+    table = _read_parquet(path)
     if "well_id" not in table.column_names:
         raise PhenoBenchError(f"{path}: missing column 'well_id'; is this the file as published?")
     features = [n for n in table.column_names if n.startswith(FEATURE_PREFIX)]
@@ -167,15 +195,43 @@ def read_embeddings(path: Path, well_ids: pd.Series) -> tuple[list[str], np.ndar
     non_float = [n for n in features if not pa.types.is_floating(table.schema.field(n).type)]
     if non_float:
         raise PhenoBenchError(f"{path}: feature columns {non_float[:EXAMPLES]} are not floats; is this the file as published?")
-    embedded = pd.Index(table.column("well_id").to_pandas())
-    if embedded.has_duplicates:
-        raise _ids_error(path, pd.Series(embedded[embedded.duplicated()]), "well_id appears more than once", "each well must have one embedding")
-    row = embedded.get_indexer(well_ids)
-    found = row >= 0
+    ids = pd.Index(table.column("well_id").to_pandas())
+    codes, embedded = pd.factorize(ids, sort=False)
+    embedded = pd.Index(embedded)
+    counts = np.bincount(codes, minlength=len(embedded))
+    repeats = pd.Series(counts[counts > 1], index=embedded[counts > 1], name="rows")
+    if len(repeats) and repeated != "average":
+        raise _ids_error(path, pd.Series(repeats.index), "well_id appears more than once", "each well must have one embedding (or use repeated_well_ids='average')")
+    _, first = np.unique(codes, return_index=True)  # each well_id's first row (codes are 0 .. len(embedded) - 1)
+    position = embedded.get_indexer(well_ids)
+    found = position >= 0
     matrix = np.full((len(well_ids), len(features)), np.nan, dtype=np.float32)
-    picked = table.select(features).take(pa.array(row[found]))
-    matrix[found] = np.column_stack([picked.column(name).to_numpy().astype(np.float32, copy=False) for name in features]) if found.any() else matrix[found]
-    return features, matrix, found, embedded
+    if found.any():
+        picked = table.select(features).take(pa.array(first[position[found]]))
+        matrix[found] = np.column_stack([picked.column(name).to_numpy(zero_copy_only=False).astype(np.float32, copy=False) for name in features])
+    if len(repeats):
+        rows = np.flatnonzero(counts[codes] > 1)
+        block = table.select(features).take(pa.array(rows)).to_pandas().astype(np.float64)
+        means = block.groupby(np.asarray(ids[rows]), sort=False).mean()  # NaN skipped, as pandas' mean in the publisher's notebook
+        wanted = found & np.isin(position, embedded.get_indexer(repeats.index))
+        matrix[wanted] = means.loc[np.asarray(well_ids)[wanted]].to_numpy(np.float32)
+    return features, matrix, found, embedded, repeats
+
+
+def _read_parquet(path: Path) -> pa.Table:
+    """The embeddings file as an arrow table; a truncated or corrupt file is one error saying to fetch it again."""
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise PhenoBenchError(f"{path}: OpenPhenom embeddings file not found; fetch it (pheno-bench sources fetch {NAME})")
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowInvalid, OSError, ValueError) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise PhenoBenchError(
+            f"{path}: truncated or corrupt parquet file ({reason}); fetch it again: `pheno-bench sources fetch {NAME} --force` "
+            "(or, for a local copy under the data root, replace it with the published file)"
+        ) from None
 
 
 def duplicate_rows(matrix: np.ndarray) -> np.ndarray:
@@ -188,60 +244,11 @@ def duplicate_rows(matrix: np.ndarray) -> np.ndarray:
     return np.where(counts[inverse] > 1, inverse, -1)
 
 
-def centerscale_by_plate(features: np.ndarray, plate: np.ndarray, control: np.ndarray) -> np.ndarray:
-    """EFAAR's ``centerscale_on_controls`` with the plate as batch: (x - mean) / std of the plate's controls.
-
-    features: (n, d); plate: labels (n,); control: bool (n,). Returns float32 (n, d).
-    """
-    out = np.empty(features.shape, dtype=np.float32)
-    for index in pd.Series(np.arange(len(features))).groupby(plate, sort=True).indices.values():
-        out[index] = _centre_scale(features[index].astype(np.float64), control[index])
-    return out
-
-
-def efaar_align(features: np.ndarray, plate: np.ndarray, experiment: np.ndarray, control: np.ndarray) -> np.ndarray:
-    """The EFAAR alignment of ``recursionpharma/EFAAR_benchmarking`` (``centerscale_on_controls`` + ``tvn_on_controls``).
-
-    features: (n, d); plate, experiment: labels (n,); control: bool (n,).
-    Steps: per plate centre-scale on its controls; PCA fitted on all controls (TVN); centre-scale
-    on all controls; per experiment CORAL: multiply by (cov(controls) + 0.5·I)^(-1/2).
-    Returns float32 (n, d). Only control wells are fitted on.
-    """
-    x = features.astype(np.float64)
-    for index in pd.Series(np.arange(len(x))).groupby(plate, sort=True).indices.values():
-        x[index] = _centre_scale(x[index], control[index])
-    ctrl = x[control]
-    mean = ctrl.mean(axis=0)
-    _, vectors = np.linalg.eigh(np.cov(ctrl - mean, rowvar=False))
-    vectors = vectors[:, ::-1]  # components by decreasing variance, as sklearn's PCA
-    vectors *= np.where(vectors[np.abs(vectors).argmax(axis=0), range(vectors.shape[1])] < 0, -1.0, 1.0)  # sign fixed
-    x = (x - mean) @ vectors
-    x = _centre_scale(x, control)
-    for index in pd.Series(np.arange(len(x))).groupby(experiment, sort=True).indices.values():
-        ctrl = x[index[control[index]]]
-        cov = np.cov(ctrl, rowvar=False, ddof=1) + CORAL_RIDGE * np.eye(x.shape[1])
-        values, vectors = np.linalg.eigh(cov)
-        x[index] = x[index] @ (vectors * values ** -0.5) @ vectors.T
-    return x.astype(np.float32)
-
-
-def _centre_scale(x: np.ndarray, control: np.ndarray) -> np.ndarray:
-    ctrl = x[control]
-    if len(ctrl) < 2:
-        raise PhenoBenchError("EFAAR alignment: a plate has fewer than 2 control wells; use align='none'")
-    scale = ctrl.std(axis=0)
-    # a direction (nearly) constant on the controls, e.g. past the controls' rank when there are
-    # fewer control wells than features, is centred but not scaled
-    usable = scale > 1e-6 * max(float(np.median(scale)), 1e-12)
-    return (x - ctrl.mean(axis=0)) / np.where(usable, scale, 1.0)
-
-
 @lru_cache(maxsize=1)
-def _published(meta_path: Path, emb_path: Path, signature: tuple) -> tuple:
+def _published(meta_path: Path, emb_path: Path, signature: tuple, repeated: str) -> tuple:
     """Both files read once per process (two sources of one spec read the same files)."""
     frame = read_metadata(meta_path)
-    features, matrix, found, embedded = read_embeddings(emb_path, frame["well_id"])
-    return frame, features, matrix, found, embedded
+    return (frame, *read_embeddings(emb_path, frame["well_id"], repeated=repeated))
 
 
 def _signature(*paths: Path) -> tuple:
@@ -255,22 +262,28 @@ def _read(
     experiments: list[str] | None = None,
     exclude_experiments: list[str] | tuple[str, ...] = (),
     controls: list[str] | tuple[str, ...] = CONTROLS,
+    repeated_well_ids: str = "average",
     align: str = "none",
 ) -> Ingested:
     """Ingest RxRx3-core (see the module docstring).
 
     name: the ``source`` value of the wells (two sources can split the experiments, e.g. one held
     out as the unseen dataset). experiments / exclude_experiments: compound experiments to keep /
-    leave out (reported). controls: treatment labels that are negative controls. align: one of :data:`ALIGNMENTS`.
+    leave out (reported). controls: treatment labels that are negative controls (default
+    ``EMPTY_control`` only, as the publisher's analysis). repeated_well_ids: one of :data:`REPEATED`
+    (a well_id with several embedding rows: average them, or refuse). align: one of :data:`ALIGNMENTS`.
     """
     if align not in ALIGNMENTS:
         raise PhenoBenchError(f"rxrx3-core: align={align!r} is not one of {list(ALIGNMENTS)}")
+    if repeated_well_ids not in REPEATED:
+        raise PhenoBenchError(f"rxrx3-core: repeated_well_ids={repeated_well_ids!r} is not one of {list(REPEATED)}")
     meta_path, emb_path = folder / METADATA_FILE, folder / EMBEDDINGS_FILE
     if not meta_path.is_file():
         raise PhenoBenchError(f"{meta_path}: raw file not found; check --data-root or fetch it (pheno-bench sources fetch rxrx3-core)")
     if not emb_path.is_file():
         raise PhenoBenchError(f"{emb_path}: OpenPhenom embeddings file not found; fetch it (pheno-bench sources fetch rxrx3-core)")
-    frame, features, full_matrix, full_found, embedded = _published(meta_path, emb_path, _signature(meta_path, emb_path))
+    frame, features, full_matrix, full_found, embedded, repeats = _published(
+        meta_path, emb_path, _signature(meta_path, emb_path), repeated_well_ids)
     published = frame["well_id"]
     has_smiles = frame["SMILES"].str.strip().ne("")
     compound_type = frame["perturbation_type"].eq("COMPOUND")
@@ -289,7 +302,11 @@ def _read(
     treated = chosen & has_smiles & compound_type
     dosed = treated & (frame["concentration"] > 0)
     other = chosen & ~control & ~treated
-    for treatment, ids in published[other].groupby(frame["treatment"].where(frame["treatment"] != "", "(blank)"), sort=True):
+    not_controls = other & frame["treatment"].isin(CONTROL_LABELS) & ~has_smiles
+    for treatment, ids in published[not_controls].groupby(frame["treatment"], sort=True):
+        excluded += summarise(ids, f"{treatment} well of a compound experiment: not a negative control here (negative controls: "
+                                   f"{', '.join(controls)} only, as the publisher's EFAAR analysis of RxRx3-core)", source=name)
+    for treatment, ids in published[other & ~not_controls].groupby(frame["treatment"].where(frame["treatment"] != "", "(blank)"), sort=True):
         excluded += summarise(ids, f"compound-experiment well that is neither a molecule nor a control (treatment {treatment!r})", source=name)
     excluded += summarise(published[treated & ~dosed], "compound well without a positive concentration", source=name)
 
@@ -301,6 +318,12 @@ def _read(
     if name == NAME or experiments is None:
         excluded += summarise(orphans, f"embedding in {EMBEDDINGS_FILE} without a row in {METADATA_FILE}", source=name)
     kept, matrix = kept[found].reset_index(drop=True), matrix[found]
+    averaged = kept["well_id"][kept["well_id"].isin(repeats.index)]
+    merged_rows = int(repeats.reindex(averaged).sum())
+    if len(averaged):
+        excluded += [{**entry, "merged_rows": merged_rows} for entry in summarise(
+            averaged, f"well_id with more than one row in {EMBEDDINGS_FILE}: its {merged_rows} rows averaged into one embedding per "
+                      "well, as the publisher's notebook (groupby('well_id').mean())", source=name)]
 
     order = np.argsort(kept["well_id"].to_numpy(), kind="stable")
     kept, matrix = kept.iloc[order].reset_index(drop=True), matrix[order]
@@ -339,15 +362,22 @@ def _read(
     space = "OpenPhenom embeddings as published"
     if align == "efaar-centerscale":
         matrix = centerscale_by_plate(matrix, meta["plate"].to_numpy(), meta["is_control"].to_numpy(bool))
-        space = "OpenPhenom embeddings, EFAAR centre-scale on each plate's control wells"
+        space = f"OpenPhenom embeddings, EFAAR centre-scale on each plate's {'/'.join(controls)} wells"
     elif align == "efaar-tvn":
         matrix = efaar_align(matrix, meta["plate"].to_numpy(), meta["batch"].to_numpy(), meta["is_control"].to_numpy(bool))
         space = "OpenPhenom embeddings, EFAAR-aligned on controls (plate centre-scale, TVN, per-experiment CORAL)"
     metadata = WellsMetadata(sources=[name], feature_names=features, feature_space=space)
+    dropped_controls = int(not_controls.sum())
+    notes = [
+        f"negative controls {', '.join(controls)}: {int(meta['is_control'].sum())} wells"
+        + (f" ({dropped_controls} {'/'.join(sorted(set(frame.loc[not_controls, 'treatment'])))} wells left out)" if dropped_controls else ""),
+        f"repeated well_ids averaged: {len(averaged)} wells ({merged_rows} rows)",
+    ]
     return Ingested(
         wells=Wells(meta, matrix, metadata),
         files={METADATA_FILE: meta_path, EMBEDDINGS_FILE: emb_path},
         excluded=excluded + non_finite,
+        notes=notes,
     )
 
 
