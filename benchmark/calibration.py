@@ -78,7 +78,7 @@ class LabelAgreement(BaseModel):
     active_agreement: float = Field(description="share of comparisons with the same active flag")
     p01_agreement: float = Field(description="share of comparisons on the same side of p <= 0.01")
     per_fold: list[dict] = Field(description="per fold: testable conditions, active share, share with p <= 0.01, "
-                                 "share at the smallest attainable p (1 / (n_pseudo + 1)), that p")
+                                 "share at the smallest attainable p (1 / (n_pseudo + 1)), that p, the commonest p-value and its share")
 
 
 def fold_labels(fold_root: str | Path, *, source: str) -> pd.DataFrame:
@@ -113,7 +113,8 @@ def fold_label_agreement(root: str | Path, *, source: str = "cell-injury") -> La
         per_fold.append({
             "fold": int(folder.name.split("-")[1]), "testable": len(tested), "active_share": float(tested["active"].mean()),
             "p01_share": float((tested["p_value"] <= 0.01).mean()), "at_min_p_share": float(np.isclose(tested["p_value"], floor).mean()),
-            "min_p": floor,
+            "min_p": floor, "commonest_p": float(tested["p_value"].mode().min()),
+            "commonest_p_share": float((tested["p_value"] == tested["p_value"].mode().min()).mean()),
         })
     same_active = same_p01 = total = 0
     seen: set[str] = set()
