@@ -31,6 +31,11 @@ class BaselineConfig(BaseModel):
     max_inv_tau: float = Field(100.0, description="clamp of a learnable inverse temperature (CLIP: ln 100)")
     hopfield_beta: float = Field(14.3, gt=0, description="Hopfield retrieval inverse temperature (cloob)")
     sigmoid_bias: float = Field(-10.0, description="initial bias of the sigmoid loss (SigLIP init)")
+    positives: Literal["class", "example"] = Field(
+        "class", description="class: examples of the same class in a batch are positives of each other (averaged) and "
+        "left out of the negatives; example: only an example's own pair is positive, every other pair of the batch a "
+        "negative, same class included (ml-jku/cloome, src/training/methods.py: torch.eye)"
+    )
     soft_weight: float = Field(0.0, ge=0, le=1, description="weight of the arctan soft targets (s2l, soft_targets=v1); 0 = plain sigmoid")
     soft_targets: Literal["v1", "paper"] = Field(
         "v1", description="v1: BCE on w·(1 − (2/π)arctan(RMS distance/δ)); paper: MolPhenix S2L (see losses.s2l_loss)"
@@ -159,6 +164,7 @@ ABLATIONS: dict[str, list[tuple[str, str, dict]]] = {
         ("full", "CLOOME (as published, Morgan bits)", {}),
         ("minimol", "MiniMol instead of Morgan bits", {"featuriser": "minimol"}),
         ("512d", "512-d embedding (as published)", {"embed_dim": 512}),
+        ("eye-positives", "same-molecule wells as negatives (ml-jku/cloome's identity positives)", {"positives": "example"}),
         ("v1", "v1 matched-budget CLOOME (2 x 512 MLPs, 128-d, Morgan counts)", {
             "featuriser": "morgan", "hidden_dim": 512, "n_layers": 2, "embed_dim": 128, "dropout": 0.1, "lr": 1e-3, "weight_decay": 1e-4}),
     ],

@@ -53,6 +53,8 @@ class DualEncoder(nn.Module):
         """The configured loss on one batch: inputs (n, d), (n, m) and class ids (n,)."""
         x, y = self.encode_phenomic(phenomic), self.encode_molecule(molecule)
         positives = classes[:, None] == classes[None, :]
+        if self.config.positives == "example":  # ml-jku/cloome: only the diagonal; same-class pairs are negatives
+            positives = torch.eye(len(classes), dtype=torch.bool, device=classes.device)
         inv_tau = self.log_inv_tau.exp()
         if self.config.loss == "clip":
             return clip_loss(x, y, positives, inv_tau)

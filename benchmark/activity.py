@@ -46,7 +46,11 @@ CONTROL = "control"
 COLUMNS = [*PAIR_KEY, "n_wells", "map", "p_value", "q_value", "active"]
 #: Most pairs with replicates untestable means the procedure cannot work on this layout: stop.
 MAX_UNTESTABLE_REPLICATED = 0.5
-NullAddresses = Literal["shared", "match"]
+NullAddresses = Literal["shared", "match", "match-max"]
+#: null_addresses values whose pseudo-treatments copy the real pair's address pattern
+MATCHING = ("match", "match-max")
+#: "match-max": an address enters the maximum only with at least this many null pseudo-treatments
+MIN_PSEUDO_PER_ADDRESS = 50
 #: pseudo-treatments built and scored together when ``reference_controls`` is set (bounds memory)
 PSEUDO_BATCH = 250
 
@@ -69,7 +73,9 @@ class ActivityProcedure(BaseModel):
     null_addresses: str | None = Field(
         None, exclude_if=lambda v: v is None,
         description="how pseudo-treatments pick control addresses: 'shared' (one address on all plates) or 'match' "
-        "(as the real pair: one shared address where its wells share one, else controls at random addresses)",
+        "(as the real pair: one shared address where its wells share one, else controls at random addresses); 'match-max' "
+        "(as 'match', and a single-address pair's p-value is the largest of its p-values against the pseudo-treatments "
+        "at each control address)",
     )
     reference_controls: int | None = Field(
         None, exclude_if=lambda v: v is None,
@@ -90,7 +96,10 @@ def activity_table(
     null_addresses: ``"shared"`` (cell-injury-v1): every pseudo-treatment takes one control address
     shared by its plates; ``"match"``: it copies the real pair's address pattern (one shared address
     where the pair's wells share one, else controls at random addresses), so randomised layouts
-    (RxRx3-core) have a null too. check_testable: raise :class:`PhenoBenchError` when more than half
+    (RxRx3-core) have a null too; ``"match-max"``: as ``"match"``, but a pair at one address takes the
+    largest of its p-values against the pseudo-treatments at each control address holding at least
+    ``MIN_PSEUDO_PER_ADDRESS`` of them (a conservative option against address effects stronger than
+    the average control address, site/activity.md). check_testable: raise :class:`PhenoBenchError` when more than half
     of a source's pairs with two or more wells get no p-value (the null cannot be built).
     reference_controls: compare every query, real or pseudo, with this many seeded random controls
     of its plate (its plate re-standardised against them) instead of all of them; pseudo-treatments
@@ -135,10 +144,14 @@ def activity_table(
             del real_problem
         real = scored.reindex(pairs.index)
         pairs["map"] = real["map"].to_numpy()
-        if null_addresses == "match":  # each pair against the pseudo-treatments of its own address pattern
+        if null_addresses in MATCHING:  # each pair against the pseudo-treatments of its own address pattern
             pairs["p_value"] = np.nan
             for scattered, index in pairs.groupby(pairs["n_addresses"] > 1).groups.items():
-                pairs.loc[index, "p_value"] = null_p_values(real.loc[index], scored.reindex(_stratum(null.groups, scattered)))
+                stratum = _stratum(null.groups, scattered)
+                pairs.loc[index, "p_value"] = (
+                    max_over_addresses(real.loc[index], scored, null.groups.loc[stratum]) if null_addresses == "match-max" and not scattered
+                    else null_p_values(real.loc[index], scored.reindex(stratum))
+                )
         else:
             pairs["p_value"] = null_p_values(real, scored.reindex(null.groups.index))
         pairs["q_value"] = _bh(pairs["p_value"].to_numpy())
@@ -197,14 +210,32 @@ def calibrate(
         null_stats, held_stats = scored.reindex(null.groups.index), scored.reindex(held.groups.index)
         p = pd.Series(np.nan, index=held.groups.index)
         for address, group in held.groups.groupby("address", dropna=False).groups.items():
-            if null_addresses == "match":  # as real pairs: against the null of their own address pattern
+            if null_addresses in MATCHING:  # as real pairs: against the null of their own address pattern
                 stratum = _stratum(null.groups, pd.isna(address))
                 other = stratum if pd.isna(address) else stratum[null.groups.loc[stratum, "address"] != address]
             else:
                 other = null.groups.index if pd.isna(address) else null.groups.index[null.groups["address"] != address]
-            p[group] = null_p_values(held_stats.loc[group], null_stats.loc[other])
+            if null_addresses == "match-max" and not pd.isna(address):
+                p[group] = max_over_addresses(held_stats.loc[group], null_stats, null.groups.loc[other])
+            else:
+                p[group] = null_p_values(held_stats.loc[group], null_stats.loc[other])
         parts.append(held.groups.assign(source=source, map=held_stats["map"], copairs_p=held_stats["copairs_p"], p_value=p))
     return pd.concat(parts, ignore_index=True)[["source", "n_wells", "address", "map", "copairs_p", "p_value"]]
+
+
+def max_over_addresses(observed: pd.DataFrame, scored: pd.DataFrame, groups: pd.DataFrame, *, minimum: int = MIN_PSEUDO_PER_ADDRESS) -> np.ndarray:
+    """Per observed row, the largest of its :func:`null_p_values` against the null pseudo-treatments
+    at each address of ``groups`` that holds at least ``minimum`` of them (``null_addresses="match-max"``).
+
+    observed: frame with ``copairs_p`` and ``mnap``; scored: the same columns for every null
+    pseudo-treatment (index = group); groups: the null pseudo-treatments to use (``address`` column).
+    Without such an address, the p-value against all of ``groups`` (as ``"match"``).
+    """
+    counts = groups["address"].value_counts()
+    kept = sorted(counts.index[counts >= minimum], key=str)
+    if not kept:
+        return null_p_values(observed, scored.reindex(groups.index))
+    return np.max([null_p_values(observed, scored.reindex(groups.index[groups["address"] == a])) for a in kept], axis=0)
 
 
 def null_p_values(observed: pd.DataFrame, null: pd.DataFrame) -> np.ndarray:
@@ -306,7 +337,7 @@ def _shapes(meta: pd.DataFrame, *, keys, null_addresses: NullAddresses, pattern:
         scattered = n_addresses > 1 or ADDRESS_COLUMN not in meta
         if pattern is not None and scattered != (pattern == "scattered"):
             continue
-        if null_addresses == "match" and scattered:
+        if null_addresses in MATCHING and scattered:
             shapes.append((counts, [None]))
             continue
         shared = set.intersection(*(set(address[by_plate[p]]) for p in counts))
@@ -318,7 +349,7 @@ def _shapes(meta: pd.DataFrame, *, keys, null_addresses: NullAddresses, pattern:
 def _null(meta, features, *, n: int, seed: int, keys, null_addresses, prefix: str = "null", stream: int = 0) -> PseudoTreatments:
     """The pseudo-treatment null of one source: one set (``shared``), or with ``match`` ``n`` per
     address pattern present among the real pairs (one shared address; scattered addresses)."""
-    if null_addresses != "match":
+    if null_addresses not in MATCHING:
         return pseudo_treatments(meta, features, n=n, rng=np.random.default_rng([seed, stream]), prefix=prefix, keys=keys)
     parts = [
         pseudo_treatments(meta, features, n=n, rng=np.random.default_rng([seed, stream, k]), prefix=f"{prefix}-{pattern}", keys=keys,
@@ -342,7 +373,7 @@ def _scored_null(
     are shared through ``cache``. Returns (pseudo-treatments with ``groups`` only: ``problem`` is
     empty, their scores (index = group, columns map, mnap, copairs_p)).
     """
-    patterns = [(None, [seed, stream])] if null_addresses != "match" else [
+    patterns = [(None, [seed, stream])] if null_addresses not in MATCHING else [
         (pattern, [seed, stream, k]) for k, pattern in enumerate(("shared", "scattered"))
     ]
     groups, scores = [], []

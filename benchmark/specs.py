@@ -54,7 +54,8 @@ class BenchmarkSpec(BaseModel):
         "activity is per condition and answers record it (None: (molecule, dose) pairs only, as cell-injury-v1)"
     )
     activity_null_addresses: str | None = Field(
-        None, description="activity pseudo-treatment addresses: 'match' (fixed and randomised layouts) or None ('shared', v1)"
+        None, description="activity pseudo-treatment addresses: 'match' (fixed and randomised layouts), 'match-max' (as "
+        "'match', a single-address pair's p-value the largest over control addresses; conservative) or None ('shared', v1)"
     )
     layout_correction: str | None = Field(
         None, description="well-position correction applied to the features after curation (see pheno_bench.layout); None: none"

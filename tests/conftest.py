@@ -48,3 +48,27 @@ def synthetic_v1(tmp_path_factory):
     from pheno_bench.split import build_benchmark
 
     return build_benchmark("synthetic-v1", out=tmp_path_factory.mktemp("bench") / "synthetic-v1")
+
+
+@pytest.fixture(scope="session")
+def cell_injury_v2(tmp_path_factory):
+    """The real cell-injury-v2 fold set (5 folds), built once per session (folder path; about a minute)."""
+    if not HAS_DATA:
+        pytest.skip(f"real data not found at {data_root()}")
+    from pheno_bench.split import build_benchmark
+
+    return build_benchmark("cell-injury-v2", out=tmp_path_factory.mktemp("bench") / "cell-injury-v2")
+
+
+@pytest.fixture(scope="session")
+def cell_injury_wells():
+    """The curated real cell-injury wells of cell-injury-v2's feature space (cell-injury + LINCS curated
+    together, 181 shared features), cell-injury rows only; time_h, well and cell_count included."""
+    if not HAS_DATA:
+        pytest.skip(f"real data not found at {data_root()}")
+    from pheno_bench.curate import curate
+    from pheno_bench.sources import get_source, load_source
+
+    names = ("cell-injury", "lincs-pilot1")
+    wells = curate([load_source(n) for n in names], {n: get_source(n).nominal_doses_um for n in names}).wells
+    return wells.take((wells.meta["source"] == "cell-injury").to_numpy())

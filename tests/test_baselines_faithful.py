@@ -97,6 +97,38 @@ def test_cloome_is_configured_as_published():
     assert (bits[0] != bits[1]).any()  # chirality changes the bits, as CLOOME's useChirality=True
 
 
+def test_cloome_eye_positives_match_ml_jku_loss():
+    """Row ``eye-positives``: the loss is ml-jku/cloome's (src/training/methods.py, commit 99f22e8):
+    infoLOOB with ``i = torch.eye(n)``, so a same-molecule well in the batch is a negative; the
+    default (``class``) treats it as a positive, which changes the loss on this batch."""
+    rng = np.random.default_rng(0)
+    phenomic, molecule = torch.tensor(rng.normal(size=(6, 7)), dtype=torch.float32), torch.tensor(rng.normal(size=(6, 5)), dtype=torch.float32)
+    classes = torch.tensor([0, 0, 1, 2, 2, 3])  # two molecules with two wells each
+    model = DualEncoder(7, 5, get_config("cloome", positives="example", hidden_dim=8, n_layers=1, embed_dim=4)).eval()
+    assert dict((k, c) for k, _, c in ABLATIONS["cloome"])["eye-positives"] == {"positives": "example"}
+    with torch.no_grad():
+        x, y = model.encode_phenomic(phenomic).double(), model.encode_molecule(molecule).double()
+        got = model.loss(phenomic, molecule, classes, soft_scale=1.0).item()
+        default = DualEncoder(7, 5, get_config("cloome", hidden_dim=8, n_layers=1, embed_dim=4)).eval()
+        default.load_state_dict(model.state_dict())
+        as_class = default.loss(phenomic, molecule, classes, soft_scale=1.0).item()
+
+    def hopfield(state, stored, beta=14.3):  # ml-jku: softmax(beta * state stored^T) stored, rows L2-normalised
+        out = torch.softmax(beta * state @ stored.T, dim=1) @ stored
+        return out / out.norm(dim=1, keepdim=True)
+
+    def info_loob(a, b, i, inv_tau=14.3):  # ml-jku/cloome infoLOOB_loss, written out
+        k = a @ b.T * inv_tau
+        positives = -torch.mean(torch.sum(k * i, dim=1))
+        negatives = torch.mean(torch.logsumexp(k * torch.logical_not(i) + i * -1000.0, dim=1))
+        return (positives + negatives) / inv_tau
+
+    eye = torch.eye(6, dtype=torch.float64)
+    want = info_loob(hopfield(x, x), hopfield(y, x), eye) + info_loob(hopfield(y, y), hopfield(x, y), eye)
+    assert got == pytest.approx(want.item(), rel=1e-5)
+    assert abs(as_class - got) > 1e-3  # same-molecule wells as positives: a different loss
+
+
 def test_p_value_ablation_rows():
     rows = {k: c for k, _, c in ABLATIONS["molphenix"]}
     assert rows["p0.01"] == {"p_value_cutoff": 0.01} and rows["p0.1"] == {"p_value_cutoff": 0.1}

@@ -182,11 +182,9 @@ def test_condition_id_names_time():
 
 
 @pytest.mark.skipif(not HAS_DATA, reason="real data not found (set PHENO_BENCH_DATA to ../shared/data)")
-def test_cell_injury_v2_real(tmp_path_factory):
+def test_cell_injury_v2_real(cell_injury_v2):
     """The real cell-injury-v2: 5 folds, every non-anchor molecule unseen once, times apart, anchors flagged."""
-    from pheno_bench.split import build_benchmark
-
-    root = build_benchmark("cell-injury-v2", out=tmp_path_factory.mktemp("v2") / "cell-injury-v2")
+    root = cell_injury_v2  # built once per session (conftest), shared with the diagnostics tests
     fold_set = verify_fold_set(root)
     pooled = fold_set.composition["pooled"]
     assert fold_set.k == 5 and pooled["unseen_molecules"]["molecules"] == pooled["molecules"] - pooled["anchors"]
