@@ -1,6 +1,6 @@
 """Leaderboard pages: re-scored entries -> Markdown pages, SVG plots and results JSON for mkdocs.
 
-:func:`build` re-scores every entry under ``submissions/`` (:mod:`.ranking`), then writes
+:func:`build` re-scores every entry under ``submissions/`` (:mod:`.rescore`, ranks by :mod:`.ranking`), then writes
 ``<site>/leaderboard/``: an index, and per benchmark a page whose first table is the headline
 (rank from paired verdicts on the primary metric, probes as marked reference rows), the detailed
 per-split tables collapsed below, plots, a data card and one page per entry. Every string from an
@@ -22,16 +22,20 @@ import numpy as np
 import pandas as pd
 
 from pheno_bench.errors import PhenoBenchError
-from pheno_bench.evaluate import METRICS, SCORER_VERSION
 from pheno_bench.io import replace_folder, write_text
-from pheno_bench.leaderboard.entries import Entry, _staging, discover
-from pheno_bench.leaderboard.ranking import (
-    KEYS, MIN_PROBE_SEEDS, MIN_SEEDS, NOT_RANKED, PROBE, RANKED, BenchmarkScorer, BoardRow, PrimaryMetric, Scored, aggregate_seeds, board,
-    check_comparable, paired_verdicts, results_frame, score_entry,
+from pheno_bench.leaderboard.entries import Entry, discover, staging_folder
+from pheno_bench.leaderboard.ranking import BoardRow, board, paired_verdicts
+from pheno_bench.leaderboard.rescore import (
+    KEYS, MIN_PROBE_SEEDS, MIN_SEEDS, NOT_RANKED, PROBE, RANKED, BenchmarkScorer, PrimaryMetric, Scored, aggregate_seeds,
+    check_comparable, results_frame, score_entry,
 )
 from pheno_bench.manifest import SplitStats
-from pheno_bench.results import HEADERS, SUBSET_ORDER, TOP_K_PERCENT, dose_sort_key, format_value, k_of_folds, printable, write_results
+from pheno_bench.metric_ids import HEADERS, SUBSET_ORDER, TOP_K_PERCENT, k_of_folds, metric_label
+from pheno_bench.metrics import METRICS
+from pheno_bench.results import dose_sort_key, write_results
 from pheno_bench.schema import TEST_SPLITS
+from pheno_bench.scoring import SCORER_VERSION
+from pheno_bench.text import format_value, printable
 
 TABLE_METRICS = ("top_1pct", "top_5pct", "molecule_top_1pct", "mrr", "median_rank")
 BREAKDOWN_METRICS = ("top_1pct", "top_5pct", "mrr")
@@ -55,8 +59,6 @@ def primary_label(primary: PrimaryMetric, scorer: BenchmarkScorer | None = None)
     With the benchmark's ``scorer``, a top-K% metric states its k as ``evaluate`` prints it:
     '... macro top-5% (k = 9 of 174)', or for a fold benchmark '(k = 9 of 162–174 per fold)'.
     """
-    from pheno_bench.evaluate import metric_label
-
     label = metric_label(primary.id)
     if scorer is not None and (k := split_k(scorer, primary.split).get(primary.metric)):
         label += f" ({k})"
@@ -79,7 +81,7 @@ def split_k(scorer: BenchmarkScorer, split: str) -> dict[str, str]:
     return {m: k_of_folds(p, by_fold) for m, p in TOP_K_PERCENT.items()} if by_fold else {}
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
     """Templates with every value HTML-escaped, control characters shown escaped and line breaks turned into single spaces.
 
     A value can then never end the raw HTML block it sits in (a blank line would) and be read
@@ -432,10 +434,10 @@ def build(
             f"--skip-invalid left no valid entry ({len(skipped)} invalid: {', '.join(sorted(skipped))}); "
             "nothing was written: fix the entries (the first: " + next(iter(skipped.values())) + ")"
         )
-    env = _environment()
+    env = environment()
     target = Path(site) / "leaderboard"
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = _staging(target.parent, "leaderboard")
+    staging = staging_folder(target.parent, "leaderboard")
     try:
         for name, entries in sorted(scored.items()):
             render_benchmark(staging / name, scorer=scorers[name], scored=entries, env=env)
