@@ -8,6 +8,7 @@ Modules, lowest first (each may import only those before it):
   aggregation.
 - :mod:`.ranking`: paired verdicts on the benchmark's primary metric and ranks (:func:`board`);
   probes are reference rows.
+- :mod:`.pages`: what the pages say (table rows and cells, an entry's page, verdicts).
 - :mod:`.render`: Markdown pages, SVG plots and results JSON for mkdocs (:func:`build`);
   :mod:`.submit`: ``leaderboard init`` / ``add`` (:func:`add_entry`) / ``check``.
 """
