@@ -29,7 +29,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from pheno_bench.cards import CARD, CONFIGS, TAGS, dataset_card, fold_configs, fold_set_card  # noqa: F401 (the cards are re-exported)
+from pheno_bench.cards import CARD, CONFIGS, HUB_LICENCES, TAGS, dataset_card, fold_configs, fold_set_card  # noqa: F401 (the cards are re-exported)
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.folds import fold_root, is_fold_set, read_fold_set, verify_fold_set
 from pheno_bench.manifest import MANIFEST, read_manifest, verify

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.io import write_json
+from pheno_bench.metric_ids import HEADERS, SUBSET_ORDER, TOP_K_PERCENT, k_of_folds  # noqa: F401 (re-exported: their old home)
 from pheno_bench.text import format_value, literal, printable  # noqa: F401 (re-exported: their old home)
 
 

@@ -47,6 +47,7 @@ def partitions(view: View, split: str) -> list[tuple[str, np.ndarray, list[str]]
 
 
 def subset_status(field_name: str, subset: str, split: str, n_molecules: int, all_in_train: bool) -> tuple[str, str]:
+    """(status, reason) of one subset: ``scored``, ``descriptive`` (values, no interval) or ``too_few`` (the "too few" rule)."""
     if split in UNSEEN_MOLECULE_SPLITS and all_in_train:
         return "too_few", f"too few to score: all {n_molecules} molecules in train"
     if n_molecules < MIN_MOLECULES:
