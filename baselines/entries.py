@@ -31,7 +31,7 @@ def run_path(seed: int, fold: int | None) -> str:
 def benchmark_folds(benchmark: str | os.PathLike, folds: list[int] | None = None) -> tuple[Path, dict[int | None, Path]]:
     """(benchmark root, fold -> folder): ``{None: root}`` without folds, else the asked folds (default all)."""
     from pheno_bench.folds import fold_root, is_fold_set, read_fold_set
-    from pheno_bench.manifest import locate
+    from pheno_bench.registry import locate
 
     root = locate(benchmark)
     if not is_fold_set(root):

@@ -7,14 +7,8 @@ The import name is ``pheno_bench``; its sources live in ``benchmark/`` (library 
 >>> bench = pheno_bench.load_benchmark("cell-injury-v1")   # train/valid wells, test queries and candidates
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("pheno-bench")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
-
 from pheno_bench.errors import PhenoBenchError
+from pheno_bench.version import __version__
 
 __all__ = ["PhenoBenchError", "__version__", "load_benchmark"]
 

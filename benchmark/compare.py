@@ -10,7 +10,10 @@
   tied means the adjusted p-value is below 0.05 and the interval excludes 0.
 - **Seeds and folds pooled**: an entry with several seeds is compared on the per-query values
   averaged over its seeds; a fold benchmark's files are pooled across folds (as in
-  :func:`pheno_bench.evaluate.evaluate_folds`) before the bootstrap.
+  :func:`pheno_bench.scoring.pooling.evaluate_folds`) before the bootstrap.
+
+Built on the public API of :mod:`pheno_bench.scoring` (:class:`~pheno_bench.scoring.Scorer`, views,
+subsets, estimates); ``Evaluator.compare`` and :func:`pheno_bench.evaluate.compare_submissions` call it.
 """
 
 from __future__ import annotations
@@ -24,25 +27,26 @@ import numpy as np
 from scipy.special import erfc, ndtri
 
 from pheno_bench.errors import PhenoBenchError
-from pheno_bench.evaluate import (
+from pheno_bench.folds import is_fold_set
+from pheno_bench.metric_ids import VIEWS, metric_label, parse_metric_id
+from pheno_bench.metrics import CI_LEVEL, LOWER_IS_BETTER, METRICS, TOP_K_METRICS, bootstrap_weights, intervals, top_k_count
+from pheno_bench.registry import locate
+from pheno_bench.results import BootstrapInfo, Comparison, Difference, PrimaryDifference
+from pheno_bench.schema import TEST_SPLITS
+from pheno_bench.scoring import (
     SCORER_VERSION,
-    VIEWS,
-    Evaluator,
+    Scorer,
     View,
-    _partitions,
-    _status,
     cell_estimates,
-    metric_label,
-    parse_metric_id,
+    fold_numbers,
+    fold_set_reference,
+    locate_submission_benchmark,
+    partitions,
     pool_views,
     split_rng,
     submission_ref,
-    _fold_numbers,
-    _set_reference,
+    subset_status,
 )
-from pheno_bench.metrics import CI_LEVEL, LOWER_IS_BETTER, METRICS, bootstrap_weights, intervals
-from pheno_bench.results import BootstrapInfo, Comparison, Difference, PrimaryDifference
-from pheno_bench.schema import TEST_SPLITS
 from pheno_bench.submission import peek_metadata
 
 ALPHA = 1 - CI_LEVEL
@@ -57,7 +61,7 @@ def average_views(views: Sequence[View]) -> View:
     return View(mean("values"), mean("pessimistic"), first.chance, first.labels, first.n_candidates)
 
 
-def _split_views(evaluator: Evaluator, files: Sequence, split: str) -> dict[str, View] | None:
+def _split_views(evaluator: Scorer, files: Sequence, split: str) -> dict[str, View] | None:
     """{view name: seed-averaged View} of one benchmark (or fold) for ``files``; None if a file skips the split."""
     ranked = [evaluator.rank(f) for f in files]
     if any(split not in r for r in ranked):
@@ -109,7 +113,7 @@ def compare_views(
             va, vb = views_a[split][view], views_b[split][view]
             molecule, _ = va.molecule_codes()  # sorted InChIKeys: the same codes in both views
             in_train = va.labels["in_train"].to_numpy(dtype=bool)
-            for field_name, codes, names in _partitions(va, split):
+            for field_name, codes, names in partitions(va, split):
                 if field_name != "subsets":
                     continue
                 for g, subset in enumerate(names):
@@ -117,7 +121,7 @@ def compare_views(
                     mols = np.unique(molecule[part >= 0])
                     if mols.size == 0:
                         continue
-                    status, _ = _status(field_name, subset, split, int(mols.size), bool(in_train[part >= 0].all()))
+                    status, _ = subset_status(field_name, subset, split, int(mols.size), bool(in_train[part >= 0].all()))
                     if status != "scored":
                         continue
                     rows = _difference_rows(va, vb, part, weights, molecule)
@@ -134,8 +138,6 @@ def compare_views(
 
 
 def _primary(metric_id: str, metric: str, a: np.ndarray, b: np.ndarray, n_candidates) -> PrimaryDifference:
-    from pheno_bench.metrics import TOP_K_METRICS, top_k_count
-
     k = top_k_count(TOP_K_METRICS[metric], n_candidates) if metric in TOP_K_METRICS and isinstance(n_candidates, int) else None
     diff = a - b
     low, high = intervals(diff[1:]) if len(diff) > 1 else (np.nan, np.nan)
@@ -205,7 +207,7 @@ def _comparison(reference, a_refs, b_refs, primary_diff, splits, skipped, family
     )
 
 
-def compare_runs(evaluator: Evaluator, a_files: Sequence, b_files: Sequence, *, n_bootstrap: int = 1000, seed: int = 0) -> Comparison:
+def compare_runs(evaluator: Scorer, a_files: Sequence, b_files: Sequence, *, n_bootstrap: int = 1000, seed: int = 0) -> Comparison:
     """Compare two entries of one benchmark without folds: a_files / b_files are their seed files (pooled)."""
     subs_a = [evaluator.read(f) for f in a_files]
     subs_b = [evaluator.read(f) for f in b_files]
@@ -253,20 +255,16 @@ def compare_entries(
     if folded != {True}:
         if folded == {True, False}:
             raise PhenoBenchError("some files name a fold and others do not; compare fold files with fold files of the same benchmark")
-        return compare_runs(Evaluator(benchmark or _named_benchmark(a_files[0])), a_files, b_files, n_bootstrap=n_bootstrap, seed=seed)
-    from pheno_bench.manifest import locate
-
-    root = locate(benchmark) if benchmark is not None else _named_benchmark(a_files[0])
-    from pheno_bench.folds import is_fold_set
-
+        return compare_runs(Scorer(benchmark or locate_submission_benchmark(a_files[0])), a_files, b_files, n_bootstrap=n_bootstrap, seed=seed)
+    root = locate(benchmark) if benchmark is not None else locate_submission_benchmark(a_files[0])
     if not is_fold_set(root):  # fold files for a benchmark without folds: the reader refuses them, naming the file
-        return compare_runs(Evaluator(root), a_files, b_files, n_bootstrap=n_bootstrap, seed=seed)
-    folds = _fold_numbers(root)
+        return compare_runs(Scorer(root), a_files, b_files, n_bootstrap=n_bootstrap, seed=seed)
+    folds = fold_numbers(root)
     by_a, by_b = _by_fold(a_files, "a"), _by_fold(b_files, "b")
     for who, by in (("a", by_a), ("b", by_b)):
         if missing := sorted(set(folds) - set(by)):
             raise PhenoBenchError(f"entry {who} has no file for fold(s) {missing} of {root.name}; pooled comparisons need every fold")
-    evaluators = {k: Evaluator(root, fold=k) for k in folds}
+    evaluators = {k: Scorer(root, fold=k) for k in folds}
     views_a, views_b = {}, {}
     for split in TEST_SPLITS:
         for by, out in ((by_a, views_a), (by_b, views_b)):
@@ -276,11 +274,4 @@ def compare_entries(
     primary = evaluators[folds[0]].primary_metric
     primary_diff, splits, skipped, family = compare_views(views_a, views_b, primary=primary, n_bootstrap=n_bootstrap, seed=seed)
     refs = lambda by: [submission_ref(evaluators[k].read(p)) for k in folds for p in by[k]]
-    return _comparison(_set_reference(root, evaluators[folds[0]]), refs(by_a), refs(by_b), primary_diff, splits, skipped, family, n_bootstrap, seed)
-
-
-def _named_benchmark(path: str | os.PathLike) -> Path:
-    """The benchmark folder a submission's metadata names (an error names the file)."""
-    from pheno_bench.evaluate import locate_submission_benchmark
-
-    return locate_submission_benchmark(path)
+    return _comparison(fold_set_reference(root), refs(by_a), refs(by_b), primary_diff, splits, skipped, family, n_bootstrap, seed)

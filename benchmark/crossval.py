@@ -9,7 +9,7 @@ Rules (``cell-injury-v2``; the spec's ``folds`` = K):
   molecules; a seeded local search then moves and swaps groups between folds to balance the
   share of active conditions, never letting the molecule counts of two folds differ by more
   than ``MOLECULE_SPREAD``. :class:`FoldAssignment` validates every invariant.
-* **Each fold** is a complete benchmark (:func:`pheno_bench.split.assign_splits` with its
+* **Each fold** is a complete benchmark (:func:`pheno_bench.holdout.assign_splits` with its
   unseen_molecules fixed): valid is a scaffold-grouped hold-out of the remaining molecules,
   unseen_images whole plates of training molecules (round robin over plate layouts), unseen_dataset
   the held-out source, the same in every fold.
@@ -30,13 +30,20 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from pheno_bench.activity import activity_table
+from pheno_bench.cards import write_card
 from pheno_bench.curate import Curated, curate
 from pheno_bench.errors import PhenoBenchError
-from pheno_bench.io import staged_folder
 from pheno_bench.folds import FoldEntry, FoldSet, fold_dir, write_fold_set
+from pheno_bench.holdout import assign_splits, check_holdout_room, scaffold_groups
+from pheno_bench.io import staged_folder, write_text
+from pheno_bench.layout import correct
+from pheno_bench.registry import register
+from pheno_bench.report import composition_markdown
 from pheno_bench.schema import TEST_SPLITS, Wells
 from pheno_bench.sources import get_source
 from pheno_bench.specs import BenchmarkSpec
+from pheno_bench.split_files import ANSWER_COLUMNS, WELL_FILE_COLUMNS, label_wells, write_splits
 
 MOLECULE_SPREAD = 2
 #: Each fold's share of active conditions among its unseen molecules' testable conditions stays
@@ -174,8 +181,6 @@ def check_no_test_wells_in_labels(label_wells: set[str], split_of: pd.Series) ->
 
 
 def _activity(wells, spec: BenchmarkSpec, *, check: bool = True) -> pd.DataFrame:
-    from pheno_bench.activity import activity_table
-
     return activity_table(
         wells, n_permutations=spec.activity_permutations, seed=spec.seed, threshold=spec.activity_threshold,
         condition=tuple(spec.condition or ()), null_addresses=spec.activity_null_addresses or "shared", check_testable=check,
@@ -185,8 +190,6 @@ def _activity(wells, spec: BenchmarkSpec, *, check: bool = True) -> pd.DataFrame
 
 def molecule_table(curated: Curated, activity: pd.DataFrame, spec: BenchmarkSpec) -> pd.DataFrame:
     """One row per treated molecule of the primary sources: inchikey, group, anchor, active, testable (condition counts)."""
-    from pheno_bench.split import scaffold_groups
-
     meta = curated.wells.meta
     main = meta[~meta["is_control"] & (meta["source"] != spec.unseen_dataset_source)]
     molecules = main.assign(group=scaffold_groups(main))[["inchikey", "group"]].drop_duplicates("inchikey")
@@ -252,8 +255,6 @@ def pooled_composition(per_fold: list[dict], assignment: FoldAssignment) -> dict
 
 def build_fold_set(spec: BenchmarkSpec, *, out: Path, data_root=None, progress=None, seeded: bool = False) -> Path:
     """Build the K folds of ``spec`` and their fold-set manifest in ``out`` (replaced only when complete)."""
-    from pheno_bench.split import _write_card, assign_splits, label_wells, write_splits, ANSWER_COLUMNS, WELL_FILE_COLUMNS
-
     log = progress.print if progress is not None else (lambda *a, **k: None)
     parts = []
     for cfg in spec.sources:
@@ -266,8 +267,6 @@ def build_fold_set(spec: BenchmarkSpec, *, out: Path, data_root=None, progress=N
         if column not in meta:
             meta[column] = np.nan if column != "well" else None
     log(f"curated: {len(curated.wells)} wells, {len(curated.wells.metadata.feature_names)} shared features, {len(curated.excluded)} exclusions")
-    from pheno_bench.split import check_holdout_room
-
     check_holdout_room(meta, spec)  # issue 15: the real cause, before the activity step
     all_activity = _activity(curated.wells, spec)
     log(f"activity (all wells, test labels): {int(all_activity['active'].sum())} of {len(all_activity)} conditions active")
@@ -280,8 +279,6 @@ def build_fold_set(spec: BenchmarkSpec, *, out: Path, data_root=None, progress=N
     # that models see (the written files), see pheno_bench.layout and site/activity.md
     uncorrected = curated.wells
     if spec.layout_correction:
-        from pheno_bench.layout import correct
-
         corrected = Wells(meta, correct(curated.wells, spec.layout_correction), curated.wells.metadata)
         curated = Curated(corrected, curated.excluded, curated.sources)
 
@@ -318,7 +315,7 @@ def build_fold_set(spec: BenchmarkSpec, *, out: Path, data_root=None, progress=N
                 labelled, curated, spec, folder, activity=procedure, fold=k,
                 well_columns=WELL_FILE_COLUMNS + EXTRA_WELL_COLUMNS, answer_columns=ANSWER_COLUMNS + EXTRA_ANSWER_COLUMNS,
             )
-            _write_card(manifest, folder)
+            write_card(manifest, folder)
             per_fold.append(composition(labelled, anchors))
             entries.append(FoldEntry(fold=k, path=fold_dir(k), fingerprint=manifest.fingerprint))
             checks[fold_dir(k)] = {"label_wells": len(used), "test_wells_in_labels": 0}
@@ -336,11 +333,7 @@ def build_fold_set(spec: BenchmarkSpec, *, out: Path, data_root=None, progress=N
             checks=checks,
         )
         write_fold_set(fold_set, staging)
-        from pheno_bench.io import write_text
-
         write_text(fold_set_card(fold_set), staging / "README.md")
-    from pheno_bench.registry import register
-
     register(out, origin="build", current=not seeded)
     return out
 
@@ -379,8 +372,6 @@ CARD_NOTES = {
 
 def fold_set_card(fold_set: FoldSet) -> str:
     """The data card of a fold set (markdown): composition pooled over folds and per fold, then the notes."""
-    from pheno_bench.report import composition_markdown
-
     text = composition_markdown(fold_set)
     for title, body in CARD_NOTES.get(fold_set.name, {}).items():
         text += f"\n## {title}\n\n{body}\n"

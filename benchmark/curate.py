@@ -2,8 +2,9 @@
 
 * Molecules: the largest fragment of the reported SMILES (salts and solvents dropped) gives the
   canonical SMILES, the InChIKey (the molecule's identity) and the Bemis–Murcko scaffold
-  (``""`` for acyclic molecules). A SMILES that RDKit cannot parse is reported with its compound
-  id and its wells excluded; nothing is guessed.
+  (``""`` for acyclic molecules; :func:`pheno_bench.molecules.standardise_molecules`, re-exported
+  here). A SMILES that RDKit cannot parse is reported with its compound id and its wells
+  excluded; nothing is guessed.
 * Dose levels: a reported concentration maps to the nearest value of the source's nominal series
   on a log scale if it lies within ``DOSE_TOLERANCE_LOG10`` (a factor of 1.047); otherwise the
   well is reported and excluded. The level's label is the nominal value in µM (``f"{x:g}"``).
@@ -20,11 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from rdkit import Chem, RDLogger
-from rdkit.Chem.MolStandardize import rdMolStandardize
-from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from pheno_bench.errors import PhenoBenchError
+from pheno_bench.molecules import standardise_molecules
 from pheno_bench.schema import Wells, WellsMetadata
 from pheno_bench.sources import Ingested
 
@@ -44,31 +43,6 @@ class Curated:
     wells: Wells
     excluded: list[dict]
     sources: list[Ingested]
-
-
-def standardise_molecules(smiles: pd.Series) -> pd.DataFrame:
-    """Canonical SMILES, InChIKey and scaffold for each distinct SMILES.
-
-    smiles: reported SMILES strings (any length, duplicates allowed).
-    Returns a frame indexed by the distinct reported SMILES with columns ``smiles``,
-    ``inchikey``, ``scaffold`` and ``error`` (None, or why it was rejected).
-    """
-    RDLogger.DisableLog("rdApp.*")
-    chooser = rdMolStandardize.LargestFragmentChooser()
-    rows = {}
-    for raw in pd.unique(smiles.dropna()):
-        mol = Chem.MolFromSmiles(raw)
-        if mol is None or mol.GetNumAtoms() == 0:
-            rows[raw] = (None, None, None, "SMILES does not parse with RDKit")
-            continue
-        if "." in raw:
-            mol = chooser.choose(mol)
-        inchikey = Chem.MolToInchiKey(mol)
-        if not inchikey:
-            rows[raw] = (None, None, None, "no InChIKey can be computed")
-            continue
-        rows[raw] = (Chem.MolToSmiles(mol), inchikey, MurckoScaffold.MurckoScaffoldSmiles(mol=mol), None)
-    return pd.DataFrame.from_dict(rows, orient="index", columns=["smiles", "inchikey", "scaffold", "error"])
 
 
 def dose_label(nominal_um: float) -> str:

@@ -16,7 +16,7 @@ LFS sha256 of a large file's bytes, and for the others the git blob id (sha1 of
    a flipped byte therefore never touches the kept copy here.
 
 Kept copies: ``$PHENO_BENCH_HOME/sources/<source>/<commit sha>/<file>``; the lock
-(:class:`pheno_bench.fetch.Lock`) records the commit, each file's sha256 and the Hub checksum it
+(:class:`pheno_bench.remote.Lock`) records the commit, each file's sha256 and the Hub checksum it
 was verified against, so offline fetches and builds check the kept copies against it.
 """
 
@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pheno_bench.fetch import HUB_BLOB, HUB_LFS, TIMEOUT_S, Digests, FetchError, Lock, RemoteFile, digests, first_line, warn
+from pheno_bench.remote import HUB_BLOB, HUB_LFS, TIMEOUT_S, Digests, FetchError, Lock, RemoteFile, digests, first_line, warn
 from pheno_bench.paths import home
 
 SHA = re.compile(r"^[0-9a-f]{40}$")

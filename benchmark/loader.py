@@ -23,7 +23,8 @@ import pandas as pd
 
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.io import read_parquet
-from pheno_bench.manifest import Manifest, candidates_path, locate, queries_path, read_manifest, verify, wells_path
+from pheno_bench.manifest import Manifest, candidates_path, queries_path, read_manifest, verify, wells_path
+from pheno_bench.registry import locate
 from pheno_bench.schema import TEST_SPLITS, features_matrix
 
 

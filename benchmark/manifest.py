@@ -1,4 +1,7 @@
-"""The frozen benchmark on disk: its file layout, its manifest and fingerprint, and verification.
+"""The frozen benchmark on disk: its file layout, its manifest and fingerprint, and verification;
+and the parent manifest of a benchmark built as K folds (:class:`FoldSet`, addressed and checked by
+:mod:`pheno_bench.folds`). Both are read here, so that reading a fold set's root as one benchmark
+is one clear error.
 
 Layout of a benchmark folder (all paths relative to it)::
 
@@ -16,13 +19,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from pheno_bench.errors import PhenoBenchError
-from pheno_bench.io import sha256_file, write_json, write_text
-from pheno_bench.paths import benchmark_home
+from pheno_bench.io import atomic_path, sha256_file, write_text
 from pheno_bench.schema import SPLITS, TEST_SPLITS
 
 FORMAT_VERSION = 1
@@ -153,8 +157,6 @@ def read_manifest(root: str | os.PathLike) -> Manifest:
         )
     raw = path.read_bytes()
     if b'"kind": "fold-set"' in raw:
-        from pheno_bench.folds import read_fold_set
-
         k = read_fold_set(root).k
         raise PhenoBenchError(f"{path}: {Path(root).name} is a set of {k} folds, not one benchmark; address a fold: {Path(root) / 'fold-0'} .. fold-{k - 1} (or NAME/fold-K as --benchmark)")
     try:
@@ -208,60 +210,116 @@ def unlisted_files(root: str | os.PathLike, manifest: Manifest) -> list[str]:
     return sorted(found)
 
 
-def locate(benchmark: str | os.PathLike, fold: int | None = None, *, fingerprint: str | None = None) -> Path:
-    """A benchmark folder from a path or a benchmark name.
+# --- the fold-set manifest ------------------------------------------------------------------
 
-    A name is looked up in the registry of built and downloaded benchmarks
-    (:func:`pheno_bench.registry.find`: the last build or download of that name, wherever its
-    ``--out`` was, else ``<home>/benchmarks/<name>``). fingerprint: prefer the registered build with
-    this fingerprint (a submission's), falling back to the current one (whose mismatch the caller
-    reports). fold: for a fold set (``cell-injury-v2``), the folder of fold ``fold``
-    (:func:`pheno_bench.folds.fold_root`); without it a fold set's root is returned (check it with
-    :func:`pheno_bench.folds.is_fold_set`). ``"cell-injury-v2/fold-2"`` addresses a fold as a path or a name.
-    An unknown name is one error with the closest known names.
+
+FOLD_SET_FORMAT_VERSION = 1
+FOLD_PATTERN = re.compile(r"^fold-(\d+)$")
+
+
+def fold_dir(k: int) -> str:
+    """The folder name of fold ``k`` inside a fold set: ``fold-<k>``."""
+    return f"fold-{k}"
+
+
+class FoldEntry(BaseModel):
+    """One fold of a fold set: its number, folder (relative) and its own benchmark fingerprint."""
+
+    fold: int = Field(ge=0)
+    path: str = Field(description="folder relative to the fold-set root, 'fold-<k>'")
+    fingerprint: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the fold's manifest.json")
+
+
+class FoldSet(BaseModel):
+    """The parent manifest of a benchmark built as K folds; frozen once written.
+
+    composition: pooled description of the folds (per split: molecules, scaffolds, dose levels,
+    conditions, actives, anchors; per fold: unseen molecules and active fraction); free-form JSON
+    written by :mod:`pheno_bench.split`. checks: the fold-set invariants that were verified at build.
     """
-    import re
 
-    from pheno_bench import registry
+    model_config = ConfigDict(extra="forbid")
 
-    path = Path(benchmark)
-    text = str(benchmark)
-    found = path if (path / MANIFEST).is_file() else None
-    if found is None and (m := re.fullmatch(r"([A-Za-z0-9][\w.-]*)/fold-(\d+)", text)) and fold is None:
-        found = registry.find(m[1], fingerprint=fingerprint, fold=int(m[2]))
-        fold = int(m[2]) if found is not None else None
-    if found is None and re.fullmatch(r"[A-Za-z0-9][\w.-]*", text):
-        found = registry.find(text, fingerprint=fingerprint, fold=fold)
-    if found is not None:
-        if fold is None:
-            return found
-        from pheno_bench.folds import fold_root
+    kind: Literal["fold-set"] = "fold-set"
+    format_version: int = FOLD_SET_FORMAT_VERSION
+    name: str
+    version: str
+    seed: int
+    spec: dict
+    primary_metric: str | None = None
+    folds: list[FoldEntry] = Field(min_length=2)
+    anchors: list[str] = Field(default_factory=list, description="InChIKeys in train of every fold (never unseen)")
+    composition: dict = Field(default_factory=dict)
+    checks: dict = Field(default_factory=dict)
+    extra: dict = Field(default_factory=dict, description="probes, calibration and other build reports")
+    _file_sha256: str | None = PrivateAttr(default=None)
 
-        return fold_root(found, fold)
-    raise PhenoBenchError(_not_found(text, path))
+    @model_validator(mode="after")
+    def _consecutive(self) -> "FoldSet":
+        numbers = [f.fold for f in self.folds]
+        if numbers != list(range(len(numbers))):
+            raise ValueError(f"folds must be numbered 0..K-1 in order, got {numbers}")
+        if bad := [f.path for f in self.folds if f.path != fold_dir(f.fold)]:
+            raise ValueError(f"fold folders must be named fold-<k>, got {bad}")
+        return self
+
+    @property
+    def k(self) -> int:
+        return len(self.folds)
+
+    def to_bytes(self) -> bytes:
+        return (json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the fold-set manifest file's exact bytes (as read from disk): the benchmark fingerprint.
+
+        A fold set made in memory (not read) is fingerprinted by the bytes :func:`write_fold_set` writes.
+        """
+        return self._file_sha256 or hashlib.sha256(self.to_bytes()).hexdigest()
+
+    def entry(self, k: int) -> FoldEntry:
+        if not 0 <= k < self.k:
+            raise PhenoBenchError(f"{self.name} has folds 0..{self.k - 1}; there is no fold {k}")
+        return self.folds[k]
 
 
-def _not_found(text: str, path: Path) -> str:
-    """The one-line error for a benchmark that is neither a folder nor a known build."""
-    import difflib
+def _manifest_json(root: Path):
+    path = root / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_bytes())
+    except ValueError:
+        return None
 
-    from pheno_bench import registry
-    from pheno_bench.specs import BENCHMARKS
 
-    if any(sep in text for sep in ("/", os.sep)) or text.startswith("."):
-        if path.is_dir():
-            return (f"{path}: no benchmark manifest in this folder; pass the folder that `pheno-bench splits build --out` "
-                    "wrote (it holds manifest.json)")
-        base = text.split("/fold-")[0]
-        if "/" in base or base.startswith("."):
-            return f"{path}: no such benchmark folder; build one with `pheno-bench splits build NAME --out {text}`"
-        text = base
-    gone = registry.stale(text)
-    if text in BENCHMARKS:
-        was = f" (it was registered at {gone[-1]}, which is gone or changed)" if gone else ""
-        return (f"benchmark {text!r} is not built or downloaded yet{was}; run `pheno-bench splits build {text}` "
-                f"or `pheno-bench splits download ORG/{text}`, or pass the benchmark folder")
-    known = sorted(set(BENCHMARKS) | set(registry.known_names()))
-    close = difflib.get_close_matches(text, known, n=2, cutoff=0.6)
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-    return f"unknown benchmark {text!r}; {hint}known: {', '.join(known)} (or pass a benchmark folder)"
+def is_fold_set(root: str | os.PathLike) -> bool:
+    """True if ``root`` holds a fold-set manifest (not a single benchmark's)."""
+    data = _manifest_json(Path(root))
+    return isinstance(data, dict) and data.get("kind") == "fold-set"
+
+
+def read_fold_set(root: str | os.PathLike) -> FoldSet:
+    """The validated fold-set manifest of ``root``; one clear error if it is not a fold set."""
+    root = Path(root)
+    path = root / MANIFEST
+    if not path.is_file():
+        raise PhenoBenchError(f"{path}: no manifest; build the benchmark with `pheno-bench splits build`")
+    if not is_fold_set(root):
+        raise PhenoBenchError(f"{root}: a single benchmark, not a fold set (its manifest has no \"kind\": \"fold-set\")")
+    raw = path.read_bytes()
+    try:
+        fold_set = FoldSet.model_validate_json(raw)
+    except ValueError as exc:
+        raise PhenoBenchError(f"{path}: invalid fold-set manifest: {str(exc).splitlines()[0]}; build or download the benchmark again") from None
+    fold_set._file_sha256 = hashlib.sha256(raw).hexdigest()
+    return fold_set
+
+
+def write_fold_set(fold_set: FoldSet, root: str | os.PathLike) -> Path:
+    """Write ``fold_set`` as ``root/manifest.json`` (the exact bytes its fingerprint names)."""
+    path = Path(root) / MANIFEST
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(fold_set.to_bytes())
+    return path

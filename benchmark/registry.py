@@ -1,9 +1,10 @@
-"""The registry of built and downloaded benchmarks, so that a benchmark is found by name afterwards.
+"""The registry of built and downloaded benchmarks, and :func:`locate`: the one place where a
+benchmark name or folder becomes a folder, for the build, the scorer, the loader and the CLI alike.
 
 ``splits build NAME --out ANY/FOLDER`` and ``splits download ORG/NAME`` both record the folder
-they leave in ``<pheno-bench home>/registry.json``; :func:`find` (and so
-:func:`pheno_bench.manifest.locate`, which ``splits info``, ``evaluate`` and ``submission
-template`` use) looks a name up there. One registry entry::
+they leave in ``<pheno-bench home>/registry.json`` (:func:`register`); :func:`find` (and so
+:func:`locate`, which ``splits info``, ``evaluate`` and ``submission template`` use) looks a name
+up there. One registry entry::
 
     {"name": "cell-injury-v1", "version": "1.0.0", "fingerprint": "29c08f…", "path": "/abs/folder",
      "origin": "build" | "download", "current": true, "folds": {"0": "<fingerprint of fold 0>", …}}
@@ -18,14 +19,20 @@ unreadable file is an empty registry, and entries whose folder is gone are skipp
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
 from pheno_bench.errors import PhenoBenchError
+from pheno_bench.folds import fold_root
+from pheno_bench.io import write_json
+from pheno_bench.manifest import MANIFEST, is_fold_set, read_fold_set, read_manifest
 from pheno_bench.paths import benchmark_home, home
+from pheno_bench.specs import BENCHMARKS
 
 REGISTRY = "registry.json"
 REGISTRY_VERSION = 1
@@ -45,9 +52,6 @@ def _manifest_bytes(root: Path) -> bytes | None:
 
 def _describe(root: Path) -> dict:
     """name, version, fingerprint (and per-fold fingerprints for a fold set) of the benchmark at ``root``."""
-    from pheno_bench.folds import is_fold_set, read_fold_set
-    from pheno_bench.manifest import read_manifest
-
     raw = _manifest_bytes(root)
     if raw is None:
         raise PhenoBenchError(f"{root / 'manifest.json'}: no benchmark manifest to register")
@@ -70,8 +74,6 @@ def entries() -> list[dict]:
 
 
 def _write(items: list[dict]) -> None:
-    from pheno_bench.io import write_json
-
     write_json({"format_version": REGISTRY_VERSION, "benchmarks": items}, registry_path())
 
 
@@ -166,3 +168,52 @@ def listing() -> list[dict]:
             if row["name"] == name:
                 row["resolves"] = current is not None and Path(row["path"]) == current
     return rows
+
+
+# --- locating a benchmark ----------------------------------------------------------------------
+
+
+def locate(benchmark: str | os.PathLike, fold: int | None = None, *, fingerprint: str | None = None) -> Path:
+    """A benchmark folder from a path or a benchmark name.
+
+    A name is looked up in the registry of built and downloaded benchmarks
+    (:func:`find`: the last build or download of that name, wherever its ``--out`` was, else
+    ``<home>/benchmarks/<name>``). fingerprint: prefer the registered build with
+    this fingerprint (a submission's), falling back to the current one (whose mismatch the caller
+    reports). fold: for a fold set (``cell-injury-v2``), the folder of fold ``fold``
+    (:func:`pheno_bench.folds.fold_root`); without it a fold set's root is returned (check it with
+    :func:`pheno_bench.folds.is_fold_set`). ``"cell-injury-v2/fold-2"`` addresses a fold as a path or a name.
+    An unknown name is one error with the closest known names.
+    """
+    path = Path(benchmark)
+    text = str(benchmark)
+    found = path if (path / MANIFEST).is_file() else None
+    if found is None and (m := re.fullmatch(r"([A-Za-z0-9][\w.-]*)/fold-(\d+)", text)) and fold is None:
+        found = find(m[1], fingerprint=fingerprint, fold=int(m[2]))
+        fold = int(m[2]) if found is not None else None
+    if found is None and re.fullmatch(r"[A-Za-z0-9][\w.-]*", text):
+        found = find(text, fingerprint=fingerprint, fold=fold)
+    if found is not None:
+        return found if fold is None else fold_root(found, fold)
+    raise PhenoBenchError(_not_found(text, path))
+
+
+def _not_found(text: str, path: Path) -> str:
+    """The one-line error for a benchmark that is neither a folder nor a known build."""
+    if any(sep in text for sep in ("/", os.sep)) or text.startswith("."):
+        if path.is_dir():
+            return (f"{path}: no benchmark manifest in this folder; pass the folder that `pheno-bench splits build --out` "
+                    "wrote (it holds manifest.json)")
+        base = text.split("/fold-")[0]
+        if "/" in base or base.startswith("."):
+            return f"{path}: no such benchmark folder; build one with `pheno-bench splits build NAME --out {text}`"
+        text = base
+    gone = stale(text)
+    if text in BENCHMARKS:
+        was = f" (it was registered at {gone[-1]}, which is gone or changed)" if gone else ""
+        return (f"benchmark {text!r} is not built or downloaded yet{was}; run `pheno-bench splits build {text}` "
+                f"or `pheno-bench splits download ORG/{text}`, or pass the benchmark folder")
+    known = sorted(set(BENCHMARKS) | set(known_names()))
+    close = difflib.get_close_matches(text, known, n=2, cutoff=0.6)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    return f"unknown benchmark {text!r}; {hint}known: {', '.join(known)} (or pass a benchmark folder)"

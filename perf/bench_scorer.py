@@ -104,9 +104,9 @@ def phase_score(args) -> dict:
             return [summarise_view(view, key.split, weights) for view in (ranked.per_query, ranked.averaged)]
 
         out[label] = timed(summarise, args.repeats)[:2]
-    from pheno_bench.evaluate import _partitions
+    from pheno_bench.scoring import partitions
 
-    out["n_subsets"] = sum(len(names) for _, _, names in _partitions(ranked.per_query, key.split))
+    out["n_subsets"] = sum(len(names) for _, _, names in partitions(ranked.per_query, key.split))
     counts = ranked.per_query.counts
     out["band_mean"] = None  # filled by the naive phase
     return out

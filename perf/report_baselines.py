@@ -53,7 +53,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from pheno_bench.folds import is_fold_set, read_fold_set
-    from pheno_bench.manifest import locate, read_manifest
+    from pheno_bench.manifest import read_manifest
+    from pheno_bench.registry import locate
 
     root = locate(args.benchmark)
     name_of = read_fold_set(root).name if is_fold_set(root) else read_manifest(root).name

@@ -178,7 +178,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from pheno_bench.folds import read_fold_set
-    from pheno_bench.manifest import locate
+    from pheno_bench.registry import locate
 
     root = locate(args.benchmark)
     folds = [f.fold for f in read_fold_set(root).folds]

@@ -83,9 +83,9 @@ def test_readme_citation_block_cites_pheno_bench_and_every_source():
 
 def test_every_source_adapter_citation_is_in_the_readme():
     """A new source adapter must add its citation to the README's block."""
-    from pheno_bench.sources import SOURCES, _load_adapters
+    from pheno_bench.sources import SOURCES, load_adapters
 
-    _load_adapters()
+    load_adapters()
     block = README[README.index("## Citation"):].lower()
     keys = {"cell-injury": "dahlin", "lincs-pilot1": "lincs", "lincs-cp": "lincs", "rxrx3-core": "rxrx3-core", "synthetic": "moshkov"}
     for name in SOURCES:

@@ -17,7 +17,8 @@ from pheno_bench.crossval import (
 )
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.folds import fold_root, is_fold_set, read_fold_set, verify_fold_set
-from pheno_bench.manifest import MANIFEST, locate, read_manifest
+from pheno_bench.manifest import MANIFEST, read_manifest
+from pheno_bench.registry import locate
 from pheno_bench.specs import BenchmarkSpec, SourceConfig
 
 K = 3

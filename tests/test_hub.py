@@ -29,13 +29,13 @@ from pheno_bench.manifest import (  # noqa: E402
     SourceInfo,
     answers_path,
     candidates_path,
-    locate,
     queries_path,
     read_manifest,
     verify,
     wells_path,
 )
 from pheno_bench.paths import benchmark_home  # noqa: E402
+from pheno_bench.registry import locate  # noqa: E402
 from pheno_bench.schema import SPLITS  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git not installed (olah serves git repositories)")

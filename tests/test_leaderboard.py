@@ -497,8 +497,8 @@ def test_fold_benchmark_entries_pool_folds_and_rank(synthetic_v1, tmp_path_facto
 
 def test_control_characters_in_entry_strings_are_shown_escaped_on_pages():
     """Regression: an ESC byte in a model name reached the generated pages raw (HTML escaping does not touch it)."""
-    from pheno_bench.leaderboard.render import _environment
+    from pheno_bench.leaderboard.render import environment
 
-    page = _environment().from_string("{{ name }}|{{ other }}").render(name="evil\x1b[31mred\x07", other="<b>\u200b</b>")
+    page = environment().from_string("{{ name }}|{{ other }}").render(name="evil\x1b[31mred\x07", other="<b>\u200b</b>")
     assert "\x1b" not in page and "\x07" not in page and "\u200b" not in page
     assert page == "evil\\x1b[31mred\\x07|&lt;b&gt;\\u200b&lt;/b&gt;"

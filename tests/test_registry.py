@@ -13,8 +13,8 @@ import pytest
 
 from conftest import requires_molecules
 from pheno_bench.errors import PhenoBenchError
-from pheno_bench.manifest import locate, read_manifest
-from pheno_bench.registry import entries, find, register, registry_path
+from pheno_bench.manifest import read_manifest
+from pheno_bench.registry import entries, find, locate, register, registry_path
 
 
 def cli(*args, cwd=None, home=None):

@@ -1,11 +1,16 @@
 """The leaderboard: ``submissions/<entry>/`` folders -> re-scored, ranked, rendered pages.
 
+Modules, lowest first (each may import only those before it):
+
 - :mod:`.entries`: the entry folder (``metadata.yaml`` + ``seed-<n>.parquet`` or
-  ``fold-<k>/seed-<n>.parquet``), :class:`EntryMetadata`, :class:`Entry`, :func:`add_entry`,
-  :func:`discover`.
-- :mod:`.ranking`: re-scoring (:func:`score_entry`), seed aggregation, paired verdicts on the
-  benchmark's primary metric and ranks (:func:`board`); probes are reference rows.
-- :mod:`.render`: Markdown pages, SVG plots and results JSON for mkdocs (:func:`build`).
+  ``fold-<k>/seed-<n>.parquet``), :class:`EntryMetadata`, :class:`Entry`, :func:`discover`.
+- :mod:`.rescore`: re-scoring (:func:`score_entry`) with the installed scorer, eligibility, seed
+  aggregation.
+- :mod:`.ranking`: paired verdicts on the benchmark's primary metric and ranks (:func:`board`);
+  probes are reference rows.
+- :mod:`.pages`: what the pages say (table rows and cells, an entry's page, verdicts).
+- :mod:`.render`: Markdown pages, SVG plots and results JSON for mkdocs (:func:`build`);
+  :mod:`.submit`: ``leaderboard init`` / ``add`` (:func:`add_entry`) / ``check``.
 """
 
 from pheno_bench.leaderboard.entries import (
@@ -13,7 +18,6 @@ from pheno_bench.leaderboard.entries import (
     METADATA_FILE,
     Entry,
     EntryMetadata,
-    add_entry,
     check_entry_name,
     discover,
     fold_folder,
@@ -21,7 +25,7 @@ from pheno_bench.leaderboard.entries import (
     run_file,
     seed_file,
 )
-from pheno_bench.leaderboard.ranking import (
+from pheno_bench.leaderboard.rescore import (
     DEFAULT_PRIMARY,
     MIN_PROBE_SEEDS,
     MIN_SEEDS,
@@ -29,22 +33,18 @@ from pheno_bench.leaderboard.ranking import (
     PROBE,
     RANKED,
     BenchmarkScorer,
-    BoardRow,
     PrimaryMetric,
     Scored,
-    Verdict,
     aggregate_seeds,
-    beats,
-    board,
     check_comparable,
     eligibility,
-    paired_verdicts,
     primary_metric,
-    rank_entries,
     results_frame,
     score_entry,
 )
+from pheno_bench.leaderboard.ranking import BoardRow, Verdict, beats, board, paired_verdicts, rank_entries
 from pheno_bench.leaderboard.render import MIN_DOSE_MOLECULES, BuildReport, build, primary_label, render_benchmark
+from pheno_bench.leaderboard.submit import add_entry
 
 __all__ = [
     "KINDS", "METADATA_FILE", "Entry", "EntryMetadata", "add_entry", "check_entry_name", "discover", "fold_folder",

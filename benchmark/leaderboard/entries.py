@@ -1,4 +1,6 @@
-"""Leaderboard entries: ``submissions/<entry>/`` folders, their metadata, validation and writing.
+"""Leaderboard entries: ``submissions/<entry>/`` folders, their metadata and validation.
+
+Writing a new entry (validated and scored first) is :func:`pheno_bench.leaderboard.submit.add_entry`.
 
 An **entry** is a folder ``submissions/<entry>/`` holding ``metadata.yaml`` (an
 :class:`EntryMetadata`) and one submission file per training seed: ``seed-<n>.parquet`` for a
@@ -12,9 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,7 +24,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 
 from pheno_bench.errors import PhenoBenchError
-from pheno_bench.io import replace_folder, write_text
 
 METADATA_FILE = "metadata.yaml"
 README_FILE = "README.md"
@@ -221,26 +221,6 @@ def discover(submissions: str | os.PathLike) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
-def _normalise_files(files, meta: EntryMetadata, name: str) -> dict[tuple[int, int | None], Path]:
-    """(seed, fold) -> file from a list (one per seed, in order; no folds) or seed -> {fold: file}."""
-    if isinstance(files, Mapping):
-        out = {(int(seed), None if fold is None else int(fold)): Path(path) for seed, per_fold in files.items() for fold, path in per_fold.items()}
-    else:
-        if meta.folds is not None:
-            raise PhenoBenchError(f"entry {name!r}: the metadata lists folds {meta.folds}; pass the files as seed -> fold -> file")
-        if len(files) != len(meta.seeds):
-            raise PhenoBenchError(
-                f"entry {name!r}: {len(files)} submission file(s) for seeds {meta.seeds}; "
-                "pass one file per seed listed in the metadata, in the same order"
-            )
-        out = {(seed, None): Path(path) for seed, path in zip(meta.seeds, files)}
-    if set(out) != set(meta.runs()):
-        got = sorted((run_file(*r) for r in out), key=str)
-        want = [run_file(*r) for r in meta.runs()]
-        raise PhenoBenchError(f"entry {name!r}: files {got} do not match the metadata's seeds and folds ({want}); pass one file for each")
-    return out
-
-
 def files_by_fold(files: Sequence[str | os.PathLike], meta: EntryMetadata) -> dict[int, dict[int, Path]]:
     """seed -> fold -> file from a flat list of fold files (the fold read from each file's metadata).
 
@@ -260,54 +240,7 @@ def files_by_fold(files: Sequence[str | os.PathLike], meta: EntryMetadata) -> di
     return {seed: {fold: paths[i] for fold, paths in sorted(per_fold.items())} for i, seed in enumerate(meta.seeds)}
 
 
-def add_entry(
-    files: Sequence[str | os.PathLike] | Mapping[int, Mapping[int | None, str | os.PathLike]],
-    *,
-    entry: str,
-    metadata: str | os.PathLike | EntryMetadata,
-    submissions: str | os.PathLike = "submissions",
-    benchmark: str | os.PathLike | None = None,
-    replace: bool = False,
-) -> Entry:
-    """Create ``submissions/<entry>/`` from submission files.
-
-    files: one per metadata seed, in order (benchmarks without folds), or seed -> fold -> file
-    (fold benchmarks; every listed seed and fold). Each file is validated and scored against
-    ``benchmark`` (a folder or name; default the metadata's; for a fold benchmark the fold-set
-    root, each file against its own fold) before anything is written; the folder appears whole
-    or not at all. ``replace`` replaces an existing entry whole.
-    """
-    from pheno_bench.leaderboard.ranking import BenchmarkScorer
-
-    name = check_entry_name(entry)
-    meta = metadata if isinstance(metadata, EntryMetadata) else read_metadata(metadata)
-    runs = _normalise_files(files, meta, name)
-    root = Path(submissions)
-    target = root / name
-    if target.exists() and not replace:
-        raise PhenoBenchError(f"{target}: entry already exists; pass --replace to overwrite it")
-    scorer = BenchmarkScorer(benchmark or meta.benchmark)
-    scorer.check_metadata(meta, where=f"entry {name!r}")
-    for (seed, fold), file in sorted(runs.items(), key=str):
-        scorer.evaluator(fold).evaluate(file)
-    root.mkdir(parents=True, exist_ok=True)
-    staging = _staging(root, name)
-    try:
-        for (seed, fold), file in runs.items():
-            dest = staging / run_file(seed, fold)
-            dest.parent.mkdir(exist_ok=True)
-            shutil.copyfile(file, dest)
-        write_text(meta.to_yaml(), staging / METADATA_FILE)
-        for folder in staging.rglob("*"):
-            if folder.is_dir():
-                folder.chmod(0o755)
-        replace_folder(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return Entry.load(target)
-
-
-def _staging(parent: Path, name: str) -> Path:
+def staging_folder(parent: Path, name: str) -> Path:
     """A new, world-readable hidden folder in ``parent`` (mkdocs skips dot-folders) to build in."""
     path = Path(tempfile.mkdtemp(dir=parent, prefix=f".{name}."))
     path.chmod(0o755)

@@ -1,323 +1,42 @@
-"""Leaderboard scoring and ranking: re-score entries, aggregate seeds, paired verdicts, ranks.
+"""Leaderboard ranking: paired verdicts on the primary metric, ranks, the headline table.
 
-The leaderboard never reads a claimed number: every file is re-scored by the installed scorer.
-One **run** is one seed of an entry (pooled over the folds of a fold benchmark). Entries are
-ranked on the benchmark's **primary metric** from **paired verdicts** (better / worse / tied):
-an entry's rank is 1 + the number of ranked entries significantly better than it, so entries
-that cannot be told apart share a rank. Probes are reference rows: compared with every entry
-("above the probes" only when the verdict says so) but never ranked.
+Entries are ranked on the benchmark's **primary metric** from **paired verdicts** (better / worse /
+tied, the scorer's paired bootstrap over molecules, :mod:`pheno_bench.compare`): an entry's rank is
+1 + the number of ranked entries significantly better than it, so entries that cannot be told
+apart share a rank. Probes are reference rows: compared with every entry ("above the probes" only
+when the verdict says so) but never ranked. Re-scoring the entries is :mod:`.rescore`'s (its names
+are re-exported here, their earlier home).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pheno_bench.errors import PhenoBenchError
-from pheno_bench.evaluate import LOWER_IS_BETTER, Evaluator
-from pheno_bench.leaderboard.entries import METADATA_FILE, Entry, EntryMetadata
-from pheno_bench.manifest import locate
-from pheno_bench.results import Estimate, Results, ensure_comparable
-from pheno_bench.specs import PRIMARY_METRIC
-
-#: Seeds an entry needs to be ranked (probes are deterministic: one is enough).
-MIN_SEEDS = 3
-MIN_PROBE_SEEDS = 1
-#: Used when a benchmark declares no primary metric (the scorer's format, see pheno_bench.evaluate).
-DEFAULT_PRIMARY = PRIMARY_METRIC  # for a benchmark whose spec declares none
-
-RANKED, PROBE, NOT_RANKED = "ranked", "probe", "not ranked"
-
-
-# --- the primary metric -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PrimaryMetric:
-    """The one number a benchmark is ranked by: ``<split>/<view>/<subset>/<average>/<metric>``."""
-
-    split: str
-    view: str
-    subset: str
-    average: str
-    metric: str
-
-    @classmethod
-    def parse(cls, text: str) -> "PrimaryMetric":
-        from pheno_bench.evaluate import parse_metric_id
-
-        return cls(*parse_metric_id(str(text)))
-
-    @property
-    def id(self) -> str:
-        return f"{self.split}/{self.view}/{self.subset}/{self.average}/{self.metric}"
-
-    @property
-    def higher_is_better(self) -> bool:
-        return self.metric not in LOWER_IS_BETTER
-
-    def estimate(self, results: Results) -> Estimate | None:
-        """The primary metric's estimate in ``results`` (None if absent or too few to score)."""
-        split = results.splits.get(self.split)
-        if split is None or not split.evaluated:
-            return None
-        view = getattr(split, self.view, None)
-        subset = None if view is None else view.subsets.get(self.subset)
-        if subset is None:
-            return None
-        return (subset.macro if self.average == "macro" else subset.metrics).get(self.metric)
-
-
-def primary_metric(name: str, declared: str | None = None) -> PrimaryMetric:
-    """The primary metric of benchmark ``name``: ``declared`` (a manifest's), else its spec's, else the default."""
-    if declared is None:
-        from pheno_bench.specs import BENCHMARKS
-
-        spec = BENCHMARKS.get(name)
-        declared = spec.primary_metric if spec is not None else None
-    return PrimaryMetric.parse(declared or DEFAULT_PRIMARY)
-
-
-# --- one benchmark (single split or fold set) --------------------------------------------------
-
-
-class BenchmarkScorer:
-    """The scorer(s) of one benchmark: a single frozen benchmark, or a fold set (one scorer per fold)."""
-
-    def __init__(self, benchmark: str | Path):
-        from pheno_bench import folds
-
-        self.root = locate(benchmark)
-        self.fold_set = folds.read_fold_set(self.root) if folds.is_fold_set(self.root) else None
-        self._evaluators: dict[int | None, Evaluator] = {}
-        if self.fold_set is None:
-            manifest = self.evaluator(None).manifest
-            self.name, self.version, self.fingerprint = manifest.name, manifest.version, manifest.fingerprint
-            declared = self.evaluator(None).primary_metric
-        else:
-            fs = self.fold_set
-            self.name, self.version, self.fingerprint = fs.name, fs.version, fs.fingerprint
-            declared = fs.primary_metric
-        self.primary = primary_metric(self.name, declared)
-
-    @property
-    def folds(self) -> list[int] | None:
-        """The benchmark's folds (None: not a fold benchmark)."""
-        return None if self.fold_set is None else [f.fold for f in self.fold_set.folds]
-
-    def evaluator(self, fold: int | None) -> Evaluator:
-        """The scorer of fold ``fold`` (None: the benchmark itself), made once."""
-        if fold not in self._evaluators:
-            if (fold is None) != (self.fold_set is None):
-                raise PhenoBenchError(f"{self.name}: " + ("a fold benchmark; name the fold" if fold is None else f"has no folds (fold {fold} asked)"))
-            if fold is not None:
-                self._evaluators[fold] = Evaluator(self.root, fold=fold)
-            else:
-                self._evaluators[None] = Evaluator(self.root)
-        return self._evaluators[fold]
-
-    @property
-    def manifest(self):
-        """A single-split manifest for the data card (fold 0's for a fold set)."""
-        return self.evaluator(None if self.fold_set is None else self.folds[0]).manifest
-
-    def check_metadata(self, meta: EntryMetadata, *, where: str) -> None:
-        """Refuse metadata for another benchmark, or whose folds do not fit this benchmark."""
-        if meta.benchmark != self.name:
-            raise PhenoBenchError(f"{where}: metadata names benchmark {meta.benchmark!r}, not {self.name!r}; fix the metadata's benchmark field")
-        if self.folds is None and meta.folds is not None:
-            raise PhenoBenchError(f"{where}: {self.name} has no folds but the metadata lists folds {meta.folds}; remove the folds field")
-        if self.folds is not None:
-            if meta.folds is None:
-                raise PhenoBenchError(f"{where}: {self.name} is built as folds {self.folds}; list them in the metadata's folds field (files fold-<k>/seed-<N>.parquet)")
-            if unknown := sorted(set(meta.folds) - set(self.folds)):
-                raise PhenoBenchError(f"{where}: folds {unknown} do not exist in {self.name} (folds {self.folds})")
-
-    def score_run(self, files: Mapping[int | None, Path], submissions: Mapping[int | None, object] | None = None) -> Results | None:
-        """One seed's results: the file's, or pooled over every fold (None when folds are missing)."""
-        subs = submissions or files
-        if self.fold_set is None:
-            return self.evaluator(None).evaluate(subs[None])
-        if set(files) != set(self.folds):
-            return None  # a partial fold set is never pooled (shown, not ranked)
-        return pooled_fold_results(self, {k: subs[k] for k in self.folds})
-
-
-def pooled_fold_results(scorer: BenchmarkScorer, files: Mapping[int, object]) -> Results:
-    """One model's results pooled over every fold (the scorer's :func:`pheno_bench.evaluate.evaluate_folds`)."""
-    from pheno_bench.evaluate import evaluate_folds
-
-    return evaluate_folds({k: getattr(f, "path", f) for k, f in files.items()}, benchmark=scorer.root)
-
-
-# --- scored entries ---------------------------------------------------------------------------
-
-
-@dataclass
-class Scored:
-    """One entry scored by the installed scorer.
-
-    submissions: seed -> fold -> validated submission; results: seed -> Results (pooled over
-    folds; absent for a seed whose folds are incomplete); status: ranked | probe | not ranked,
-    with the reason.
-    """
-
-    entry: Entry
-    submissions: dict[int, dict[int | None, object]]
-    results: dict[int, Results]
-    status: str = RANKED
-    reason: str = ""
-    flags: list[str] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return self.entry.name
-
-
-def eligibility(meta: EntryMetadata, folds: list[int] | None) -> tuple[str, str]:
-    """(status, reason): whether an entry meets the ranking rules (seeds and folds)."""
-    missing = sorted(set(folds or []) - set(meta.folds or []))
-    fold_reason = f"folds {', '.join(map(str, missing))} missing (all {len(folds)} needed)" if missing else ""
-    if meta.kind == "probe":
-        seeds = "" if len(meta.seeds) >= MIN_PROBE_SEEDS else f"{len(meta.seeds)} seeds"
-        return PROBE, fold_reason or seeds
-    if meta.kind == "example":
-        return NOT_RANKED, "an example entry (not a model)"
-    if fold_reason:
-        return NOT_RANKED, fold_reason
-    if len(meta.seeds) < MIN_SEEDS:
-        return NOT_RANKED, f"{len(meta.seeds)} seed{'s' if len(meta.seeds) != 1 else ''} (ranking needs {MIN_SEEDS})"
-    return RANKED, ""
-
-
-def score_entry(entry: Entry, scorer: BenchmarkScorer | Evaluator) -> Scored:
-    """Validate and score every file of ``entry``; seeds are pooled over folds for a fold benchmark."""
-    if isinstance(scorer, Evaluator):
-        scorer = BenchmarkScorer(scorer.root)
-    scorer.check_metadata(entry.metadata, where=str(entry.path / METADATA_FILE))
-    submissions = {
-        seed: {fold: scorer.evaluator(fold).read(path) for fold, path in per_fold.items()}
-        for seed, per_fold in entry.runs().items()
-    }
-    covered = {(seed, fold): tuple(sorted(sub.splits)) for seed, per_fold in submissions.items() for fold, sub in per_fold.items()}
-    if len(set(covered.values())) > 1:
-        shown = {f"seed {s}" + (f" fold {f}" if f is not None else ""): list(c) for (s, f), c in covered.items()}
-        raise PhenoBenchError(
-            f"{entry.path}: the seed files cover different test splits ({shown}); "
-            "every seed (and fold) of an entry must embed the same splits"
-        )
-    _refuse_copied_seeds(entry, submissions)
-    results = {}
-    for seed, per_fold in submissions.items():
-        r = scorer.score_run(entry.runs()[seed], per_fold)
-        if r is not None:
-            results[seed] = r
-    status, reason = eligibility(entry.metadata, scorer.folds)
-    flags = sorted({f"{split}: {flag}" for r in results.values() for split, sr in r.splits.items() for flag in sr.flags})
-    return Scored(entry, submissions, results, status, reason, flags)
-
-
-def _embedding_digest(submission) -> str:
-    """sha256 over a submission's embeddings (split by split, in the benchmark's order), not its metadata."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for split in sorted(submission.splits):
-        emb = submission.splits[split]
-        digest.update(split.encode())
-        digest.update(np.ascontiguousarray(emb.queries, dtype=np.float32).tobytes())
-        digest.update(np.ascontiguousarray(emb.candidates, dtype=np.float32).tobytes())
-    return digest.hexdigest()
-
-
-def _refuse_copied_seeds(entry: Entry, submissions: Mapping) -> None:
-    """Two seeds of one fold with identical embeddings are one run copied: they would fake replication
-    (the ranking rule asks for several seeds), so the entry is refused."""
-    folds = {fold for per_fold in submissions.values() for fold in per_fold}
-    for fold in sorted(folds, key=lambda f: -1 if f is None else f):
-        seen: dict[str, int] = {}
-        for seed in sorted(submissions):
-            sub = submissions[seed].get(fold)
-            if sub is None:
-                continue
-            key = _embedding_digest(sub)
-            if key in seen:
-                where = f" (fold {fold})" if fold is not None else ""
-                raise PhenoBenchError(
-                    f"{entry.path}: seed {seed}{where} has the same embeddings as seed {seen[key]}: a copy of one run, not a "
-                    "second seed; submit one file per independently trained seed"
-                )
-            seen[key] = seed
-
-
-def check_comparable(results: Mapping[str, Results]) -> None:
-    """Refuse results (label -> Results) of different benchmark fingerprints or scorer versions."""
-    ensure_comparable(results)
-    versions = {r.scorer_version for r in results.values()}
-    if len(versions) > 1:
-        raise PhenoBenchError(
-            f"results were made by scorer versions {', '.join(sorted(versions))}; a leaderboard shows one "
-            "scorer version: re-score every entry with `pheno-bench leaderboard build`"
-        )
-
-
-# --- aggregation ------------------------------------------------------------------------------
-
-KEYS = ["entry", "split", "view", "kind", "group", "average", "metric"]
-
-
-def results_frame(results: Mapping[tuple[str, int], Results]) -> pd.DataFrame:
-    """Every estimate of every (entry, seed) as one tidy row.
-
-    Columns: entry, seed, split, view (per_query | averaged), kind (subsets | by_dose |
-    by_scaffold), group (subset, dose level or scaffold), average (micro: over queries | macro:
-    over molecules), metric, value, low, high, chance, n_queries, n_molecules, status. Splits a
-    submission does not cover, and subsets too few to score, have no rows.
-    """
-    rows = []
-    for (entry, seed), result in results.items():
-        for split, split_result in result.splits.items():
-            if not split_result.evaluated:
-                continue
-            for view in ("per_query", "averaged"):
-                view_result = getattr(split_result, view, None)
-                if view_result is None:
-                    continue
-                for kind in ("subsets", "by_dose", "by_scaffold"):
-                    for group, subset in getattr(view_result, kind).items():
-                        for average, estimates in (("micro", subset.metrics), ("macro", getattr(subset, "macro", {}))):
-                            for metric, est in estimates.items():
-                                rows.append((
-                                    entry, seed, split, view, kind, group, average, metric, est.value, est.low, est.high, est.chance,
-                                    subset.n_queries, subset.n_molecules, getattr(subset, "status", "scored"),
-                                ))
-    columns = ["entry", "seed", *KEYS[1:], "value", "low", "high", "chance", "n_queries", "n_molecules", "status"]
-    return pd.DataFrame(rows, columns=columns).astype({"low": float, "high": float, "value": float})
-
-
-def aggregate_seeds(frame: pd.DataFrame) -> pd.DataFrame:
-    """Seeds -> one row per (entry, split, view, kind, group, average, metric).
-
-    frame: from :func:`results_frame`. Adds mean, std (sample: ddof=1, NaN for one seed), n
-    (seeds), low / high (the envelope of the seeds' intervals: lowest low, highest high), values
-    (per-seed values in seed order), chance, n_queries, n_molecules and status.
-    """
-    frame = frame.sort_values(["entry", "seed"], kind="stable")
-    grouped = frame.groupby(KEYS, sort=True, dropna=False)
-    out = grouped.agg(
-        mean=("value", "mean"), std=("value", "std"), n=("value", "size"),
-        low=("low", "min"), high=("high", "max"), chance=("chance", "first"),
-        n_queries=("n_queries", "first"), n_molecules=("n_molecules", "first"), status=("status", "first"),
-    )
-    out["values"] = grouped["value"].agg(list)
-    return out.reset_index()
-
-
-# --- paired verdicts and ranks ----------------------------------------------------------------
+from pheno_bench.compare import compare_entries, compare_runs
+from pheno_bench.evaluate import Evaluator
+from pheno_bench.leaderboard.rescore import (  # noqa: F401 (re-exported)
+    DEFAULT_PRIMARY,
+    KEYS,
+    MIN_PROBE_SEEDS,
+    MIN_SEEDS,
+    NOT_RANKED,
+    PROBE,
+    RANKED,
+    BenchmarkScorer,
+    PrimaryMetric,
+    Scored,
+    aggregate_seeds,
+    check_comparable,
+    eligibility,
+    pooled_fold_results,
+    primary_metric,
+    results_frame,
+    score_entry,
+)
 
 
 @dataclass(frozen=True)
@@ -345,8 +64,6 @@ class Verdict:
 def compare_primary(a: Scored, b: Scored, scorer: BenchmarkScorer) -> Verdict | None:
     """a against b on the primary metric, seeds (and folds) pooled: the scorer's paired bootstrap
     over molecules (:mod:`pheno_bench.compare`). None when either has no complete run."""
-    from pheno_bench.compare import compare_entries, compare_runs
-
     seeds_a = [s for s in sorted(a.submissions) if s in a.results]
     seeds_b = [s for s in sorted(b.submissions) if s in b.results]
     if not seeds_a or not seeds_b:

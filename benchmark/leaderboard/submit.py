@@ -1,5 +1,6 @@
-"""Submitting an entry: ``leaderboard init`` (a metadata.yaml to fill in) and ``leaderboard check``
-(the pull-request check, runnable locally as one command).
+"""Submitting an entry: ``leaderboard init`` (a metadata.yaml to fill in), ``leaderboard add``
+(:func:`add_entry`: validate and score files, then write the entry folder whole) and ``leaderboard
+check`` (the pull-request check, runnable locally as one command).
 
 ``check`` does exactly what the leaderboard build and the GitHub Actions workflow
 (``.github/workflows/leaderboard-entry.yml``) do to an entry: validate its name, metadata and files,
@@ -12,14 +13,31 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from pheno_bench.errors import PhenoBenchError
-from pheno_bench.leaderboard.entries import METADATA_FILE, Entry, EntryMetadata, check_entry_name, discover, run_file
+from pheno_bench.io import replace_folder, write_text
+from pheno_bench.leaderboard.entries import (
+    METADATA_FILE,
+    Entry,
+    EntryMetadata,
+    check_entry_name,
+    discover,
+    read_metadata,
+    run_file,
+    staging_folder,
+)
+from pheno_bench.leaderboard.rescore import BenchmarkScorer, score_entry
+from pheno_bench.registry import locate
+from pheno_bench.specs import get_spec
+from pheno_bench.submission import peek_metadata
+from pheno_bench.text import format_value
 
 #: Fields a submitter must fill in: left empty (invalid) by ``init`` so that ``check`` reminds them.
 TO_FILL = ("model", "authors", "training_data", "test_molecules_seen", "licence")
@@ -70,16 +88,12 @@ def init_entry(
     benchmark: a benchmark name (fold benchmarks get every fold listed); seeds: default 0 1 2 (the
     ranking rules ask for three). Refuses to overwrite an existing file unless ``force``.
     """
-    from pheno_bench.specs import get_spec
-
     name = check_entry_name(entry)
     spec = get_spec(benchmark)
     folds = list(range(spec.folds)) if spec.folds else None
     path = Path(submissions) / name / METADATA_FILE
     if path.exists() and not force:
         raise PhenoBenchError(f"{path}: already exists; edit it, or pass --force to start again from the template")
-    from pheno_bench.io import write_text
-
     write_text(metadata_template(benchmark=benchmark, seeds=seeds or [0, 1, 2], folds=folds, kind=kind), path)
     return path
 
@@ -88,7 +102,6 @@ def init_entry(
 class CheckReport:
     """What ``leaderboard check`` found for one entry: status ranked | probe | not ranked (with why),
     the primary metric per seed (pooled over folds) and warnings."""
-
     entry: str
     benchmark: str
     fingerprint: str
@@ -107,7 +120,7 @@ class CheckReport:
 
 
 def _fetch(name: str, repo: str | None) -> None:
-    from pheno_bench.hub import download, repo_id_of
+    from pheno_bench.hub import download, repo_id_of  # huggingface_hub is imported only when a download is asked for
 
     download(repo_id_of(repo or name))
 
@@ -115,9 +128,6 @@ def _fetch(name: str, repo: str | None) -> None:
 def _benchmark_root(entry: Entry, benchmark: str | os.PathLike | None, *, download: bool, repo: str | None) -> Path:
     """The benchmark the entry's files were made for: ``benchmark``, else the metadata's name at the
     fingerprint the first file names (fetched from the Hub with ``download``)."""
-    from pheno_bench.manifest import locate
-    from pheno_bench.submission import peek_metadata
-
     if benchmark is not None:
         return locate(benchmark)
     name = entry.metadata.benchmark
@@ -144,8 +154,6 @@ def check_entry(
     benchmark: a folder or name (default: the metadata's, at the files' fingerprint); download:
     fetch it from the Hub (``repo``, default ``pheno-bench/<name>``) when it is not found locally.
     """
-    from pheno_bench.leaderboard.ranking import BenchmarkScorer, score_entry
-
     path = Path(path)
     if not path.is_dir():
         raise PhenoBenchError(f"{path}: entry folder not found; create it with `pheno-bench leaderboard init NAME`")
@@ -160,8 +168,6 @@ def check_entry(
 
 
 def _format(estimate, metric: str) -> str:
-    from pheno_bench.results import format_value
-
     text = format_value(estimate.value, metric)
     if estimate.low is not None and estimate.high is not None:
         text += f" ({format_value(estimate.low, metric)}–{format_value(estimate.high, metric)})"
@@ -189,3 +195,71 @@ def changed_entries(ref: str, *, submissions: str | os.PathLike = "submissions")
             names.add(changed.relative_to(base).parts[0])
     existing = {p.name for p in discover(root)} if root.is_dir() else set()
     return [root / n for n in sorted(names) if n in existing]
+
+
+# --- adding an entry -------------------------------------------------------------------------
+
+
+def _normalise_files(files, meta: EntryMetadata, name: str) -> dict[tuple[int, int | None], Path]:
+    """(seed, fold) -> file from a list (one per seed, in order; no folds) or seed -> {fold: file}."""
+    if isinstance(files, Mapping):
+        out = {(int(seed), None if fold is None else int(fold)): Path(path) for seed, per_fold in files.items() for fold, path in per_fold.items()}
+    else:
+        if meta.folds is not None:
+            raise PhenoBenchError(f"entry {name!r}: the metadata lists folds {meta.folds}; pass the files as seed -> fold -> file")
+        if len(files) != len(meta.seeds):
+            raise PhenoBenchError(
+                f"entry {name!r}: {len(files)} submission file(s) for seeds {meta.seeds}; "
+                "pass one file per seed listed in the metadata, in the same order"
+            )
+        out = {(seed, None): Path(path) for seed, path in zip(meta.seeds, files)}
+    if set(out) != set(meta.runs()):
+        got = sorted((run_file(*r) for r in out), key=str)
+        want = [run_file(*r) for r in meta.runs()]
+        raise PhenoBenchError(f"entry {name!r}: files {got} do not match the metadata's seeds and folds ({want}); pass one file for each")
+    return out
+
+
+def add_entry(
+    files: Sequence[str | os.PathLike] | Mapping[int, Mapping[int | None, str | os.PathLike]],
+    *,
+    entry: str,
+    metadata: str | os.PathLike | EntryMetadata,
+    submissions: str | os.PathLike = "submissions",
+    benchmark: str | os.PathLike | None = None,
+    replace: bool = False,
+) -> Entry:
+    """Create ``submissions/<entry>/`` from submission files.
+
+    files: one per metadata seed, in order (benchmarks without folds), or seed -> fold -> file
+    (fold benchmarks; every listed seed and fold). Each file is validated and scored against
+    ``benchmark`` (a folder or name; default the metadata's; for a fold benchmark the fold-set
+    root, each file against its own fold) before anything is written; the folder appears whole
+    or not at all. ``replace`` replaces an existing entry whole.
+    """
+    name = check_entry_name(entry)
+    meta = metadata if isinstance(metadata, EntryMetadata) else read_metadata(metadata)
+    runs = _normalise_files(files, meta, name)
+    root = Path(submissions)
+    target = root / name
+    if target.exists() and not replace:
+        raise PhenoBenchError(f"{target}: entry already exists; pass --replace to overwrite it")
+    scorer = BenchmarkScorer(benchmark or meta.benchmark)
+    scorer.check_metadata(meta, where=f"entry {name!r}")
+    for (seed, fold), file in sorted(runs.items(), key=str):
+        scorer.evaluator(fold).evaluate(file)
+    root.mkdir(parents=True, exist_ok=True)
+    staging = staging_folder(root, name)
+    try:
+        for (seed, fold), file in runs.items():
+            dest = staging / run_file(seed, fold)
+            dest.parent.mkdir(exist_ok=True)
+            shutil.copyfile(file, dest)
+        write_text(meta.to_yaml(), staging / METADATA_FILE)
+        for folder in staging.rglob("*"):
+            if folder.is_dir():
+                folder.chmod(0o755)
+        replace_folder(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return Entry.load(target)

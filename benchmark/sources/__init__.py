@@ -72,7 +72,7 @@ def register(source: Source) -> Source:
 
 
 def get_source(name: str) -> Source:
-    _load_adapters()
+    load_adapters()
     if name not in SOURCES:
         raise PhenoBenchError(f"unknown source {name!r}; known sources: {', '.join(sorted(SOURCES))}")
     return SOURCES[name]
@@ -86,7 +86,8 @@ def load_source(name: str, data_root: str | os.PathLike | None = None, **options
 ADAPTERS = ("cell_injury", "lincs_pilot1", "rxrx3_core", "lincs_cp", "synthetic")
 
 
-def _load_adapters() -> None:
+def load_adapters() -> None:
+    """Import every adapter module of :data:`ADAPTERS`, so that each registers its source."""
     import importlib
 
     for module in ADAPTERS:

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from pheno_bench.errors import PhenoBenchError
-from pheno_bench.fetch import RemoteFile, fetch_http
+from pheno_bench.remote import RemoteFile, fetch_http
 from pheno_bench.paths import data_root as default_data_root
 from pheno_bench.paths import home
 from pheno_bench.schema import Wells, WellsMetadata

@@ -63,7 +63,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pheno_bench.errors import PhenoBenchError
-from pheno_bench.fetch import Lock, RemoteFile, check_file
+from pheno_bench.remote import Lock, RemoteFile, check_file
 from pheno_bench.fetch_hub import fetch_hub
 from pheno_bench.paths import data_root as default_data_root
 from pheno_bench.schema import Wells, WellsMetadata

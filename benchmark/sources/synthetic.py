@@ -138,7 +138,7 @@ def planted_biology(smiles: np.ndarray, rows: np.ndarray, opts: SyntheticOptions
     Depends only on the molecule, the doses, ``biology_seed`` and the response options, never on the
     selection, so labs that share molecules share phenotypes.
     """
-    from pheno_bench.curate import standardise_molecules
+    from pheno_bench.molecules import standardise_molecules
 
     rng = np.random.default_rng(opts.biology_seed)
     d, doses = opts.n_features, np.asarray(opts.doses, dtype=float)

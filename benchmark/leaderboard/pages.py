@@ -1,0 +1,238 @@
+"""Leaderboard pages, what they say: the rows and cells of a benchmark's headline and detail tables,
+an entry's page and its verdicts, the metric definitions, from re-scored entries (:mod:`.rescore`)
+and the board (:mod:`.ranking`). Writing the pages, plots and results is :mod:`.render`'s.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pheno_bench.leaderboard.ranking import BoardRow
+from pheno_bench.leaderboard.rescore import KEYS, PROBE, BenchmarkScorer, PrimaryMetric, Scored, results_frame
+from pheno_bench.metric_ids import HEADERS, SUBSET_ORDER, TOP_K_PERCENT, k_of_folds, metric_label
+from pheno_bench.metrics import METRICS
+from pheno_bench.results import dose_sort_key
+from pheno_bench.schema import TEST_SPLITS
+from pheno_bench.text import format_value
+
+TABLE_METRICS = ("top_1pct", "top_5pct", "molecule_top_1pct", "mrr", "median_rank")
+BREAKDOWN_METRICS = ("top_1pct", "top_5pct", "mrr")
+DETAIL_SUBSETS = ("all", "active")
+#: A dose level is plotted only when at least this many molecules stand behind it (the scorer
+#: gives an interval from 10 molecules on; fewer are descriptive only).
+MIN_DOSE_MOLECULES = 10
+DEFINITIONS = {
+    "top_1pct": "share of queries whose true (molecule, dose) candidate is within the top 1% of the split's candidates",
+    "top_5pct": "the same within the top 5%",
+    "molecule_top_1pct": "share of queries whose true molecule, at its best-ranked dose, is within the top 1%",
+    "molecule_top_5pct": "the same within the top 5%",
+    "mrr": "mean over queries of 1 / rank of the true candidate",
+    "median_rank": "median rank of the true candidate (lower is better)",
+}
+
+
+def primary_label(primary: PrimaryMetric, scorer: BenchmarkScorer | None = None) -> str:
+    """The scorer's words for the primary metric: 'unseen_molecules, active queries, macro top-5%'.
+
+    With the benchmark's ``scorer``, a top-K% metric states its k as ``evaluate`` prints it:
+    '... macro top-5% (k = 9 of 174)', or for a fold benchmark '(k = 9 of 162–174 per fold)'.
+    """
+    label = metric_label(primary.id)
+    if scorer is not None and (k := split_k(scorer, primary.split).get(primary.metric)):
+        label += f" ({k})"
+    return label
+
+
+def split_k(scorer: BenchmarkScorer, split: str) -> dict[str, str]:
+    """metric -> 'k = 2 of 174' for each top-K% metric of ``split`` (issue 8 req. 4: every top-K% says its k).
+
+    Each split ranks its own candidate list, so k differs between splits; a fold benchmark ranks
+    each fold against that fold's candidates ('k = 2 of 162–174 per fold').
+    """
+    if scorer.folds is None:
+        key = scorer.evaluator(None).keys.get(split)
+        if key is None:
+            return {}
+        n = len(key.candidate_ids)
+        return {m: f"k = {-(-p * n // 100)} of {n}" for m, p in TOP_K_PERCENT.items()}
+    by_fold = {str(k): len(scorer.evaluator(k).keys[split].candidate_ids) for k in scorer.folds if split in scorer.evaluator(k).keys}
+    return {m: k_of_folds(p, by_fold) for m, p in TOP_K_PERCENT.items()} if by_fold else {}
+
+
+def _num(value: float | None, metric: str) -> str:
+    return "–" if value is None or pd.isna(value) else format_value(value, metric)
+
+
+def _cell(row, *, interval: bool = False) -> str:
+    """'mean ± std' (one seed: the value alone); with interval, 'value [low–high]'."""
+    metric = row["metric"]
+    if interval:
+        value = format_value(row["value"], metric)
+        return value if pd.isna(row["low"]) else f"{value} [{format_value(row['low'], metric)}–{format_value(row['high'], metric)}]"
+    text = format_value(row["mean"], metric)
+    return text if row["n"] < 2 else f"{text} ± {format_value(row['std'], metric)}"
+
+
+def _sort_value(value: float | None) -> str:
+    return "" if value is None or pd.isna(value) else f"{value:.6f}"
+
+
+def metrics_context(metrics=METRICS) -> list[dict]:
+    return [{"key": m, "label": HEADERS[m], "definition": DEFINITIONS[m]} for m in metrics]
+
+
+def select_rows(agg: pd.DataFrame, **where) -> pd.DataFrame:
+    mask = np.ones(len(agg), dtype=bool)
+    for column, value in where.items():
+        mask &= (agg[column] == value).to_numpy()
+    return agg[mask]
+
+
+def _lookup(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, dict]:
+    return {tuple(row[k] for k in keys): row for row in frame.to_dict("records")}
+
+
+def _rank_text(row: BoardRow) -> str:
+    if row.status == PROBE:
+        return "probe"
+    if row.rank is None:
+        return "not ranked"
+    return f"{'=' if row.tied else ''}{row.rank}"
+
+
+def _probe_text(row: BoardRow, n_probes: int) -> tuple[str, str]:
+    """(cell, tooltip) of the 'vs probes' column."""
+    if row.status == PROBE:
+        return "reference", "a probe: a training-free reference model"
+    if row.above_probes is None:
+        return "–", "no probe on this board"
+    if row.above_probes:
+        return f"above all {n_probes}", "better than every probe (paired verdict on the primary metric)"
+    return f"not above {len(row.probes_not_beaten)} of {n_probes}", "not better than: " + ", ".join(row.probes_not_beaten)
+
+
+def headline_rows(rows: list[BoardRow], scored: dict[str, Scored], primary: PrimaryMetric) -> list[dict]:
+    n_probes = sum(r.status == PROBE and r.mean is not None for r in rows)
+    out = []
+    for position, row in enumerate(rows, start=1):
+        s = scored[row.name]
+        meta = s.entry.metadata
+        value = _num(row.mean, primary.metric)
+        if row.low is not None and row.mean is not None:
+            value += f" [{format_value(row.low, primary.metric)}, {format_value(row.high, primary.metric)}]"
+        probes, probes_title = _probe_text(row, n_probes)
+        out.append({
+            "entry": row.name, "href": f"entries/{row.name}.html", "model": meta.model, "kind": meta.kind, "status": row.status,
+            "reason": row.reason, "seen": meta.test_molecules_seen, "flags": s.flags, "position": position,
+            "rank": _rank_text(row), "value": value, "value_sort": _sort_value(row.mean),
+            "sd": "" if row.std is None else format_value(row.std, primary.metric),
+            "seeds": f"{row.seeds} × {row.folds}" if row.folds is not None else str(row.seeds), "runs": row.seeds * (row.folds or 1),
+            "probes": probes, "probes_title": probes_title,
+        })
+    return out
+
+
+def detail_tables(agg: pd.DataFrame, order: list[str], scored: dict[str, Scored], average: str, scorer: BenchmarkScorer) -> list[dict]:
+    """One collapsed table per (test split, subset): every entry's metrics, in headline order; top-K% headers state k."""
+    cells = _lookup(agg, KEYS)
+    tables = []
+    for split in TEST_SPLITS:
+        for subset in DETAIL_SUBSETS:
+            present = select_rows(agg, split=split, view="per_query", kind="subsets", group=subset, average=average)
+            if present.empty:
+                continue
+            names = [n for n in order if n in set(present["entry"])]
+            where = (split, "per_query", "subsets", subset, average)
+            row_of = lambda n, m: cells.get((n, *where, m))
+            ks = split_k(scorer, split)
+            tables.append({
+                "split": split, "subset": subset, "queries": int(present["n_queries"].iloc[0]), "molecules": int(present["n_molecules"].iloc[0]),
+                "headers": [
+                    {"label": HEADERS[m] + (f" ({ks[m]})" if m in ks else ""), "definition": DEFINITIONS[m]}
+                    for m in TABLE_METRICS
+                ],
+                "rows": [
+                    {"entry": n, "href": f"entries/{n}.html", "status": scored[n].status,
+                     "cells": [(_cell(r), _sort_value(r["mean"])) if (r := row_of(n, m)) is not None else ("–", "") for m in TABLE_METRICS],
+                     "n": int(present[present["entry"] == n]["n"].iloc[0])}
+                    for n in names
+                ],
+                "chance": [format_value(r["chance"], m) if (r := next((row_of(n, m) for n in names if row_of(n, m) is not None), None)) is not None else "–" for m in TABLE_METRICS],
+                "missing": sorted(set(order) - set(names)),
+            })
+    return tables
+
+
+def verdicts_context(name: str, verdicts, scored: dict[str, Scored], rows: dict[str, BoardRow], primary: PrimaryMetric) -> list[dict]:
+    out = []
+    for other in (r for r in rows.values() if r.name != name):
+        v = verdicts.get((name, other.name))
+        if v is None:
+            continue
+        interval = "" if v.low is None else f" [{format_value(v.low, primary.metric)}, {format_value(v.high, primary.metric)}]"
+        out.append({
+            "other": other.name, "href": f"{other.name}.html", "status": other.status, "rank": _rank_text(other),
+            "difference": f"{'+' if v.difference >= 0 else '−'}{format_value(abs(v.difference), primary.metric)}{interval}",
+            "verdict": v.verdict, "method": v.method,
+        })
+    return out
+
+
+SUMMARY_VIEWS = (("per_query", "micro", ""), ("per_query", "macro", ", macro"), ("averaged", "micro", ", averaged"))
+
+
+def entry_context(scored: Scored, agg: pd.DataFrame, average: str) -> dict:
+    """Everything an entry page shows apart from its rank, as plain strings."""
+    name = scored.entry.name
+    mine = agg[agg["entry"] == name]
+    cells = _lookup(mine, KEYS[1:])
+    per_seed_cells = _lookup(results_frame({(name, seed): r for seed, r in scored.results.items()}), ["seed", *KEYS[1:]])
+    summary, per_seed, parts = [], [], {"by_dose": [], "by_scaffold": []}
+    text = lambda key: _cell(cells[key]) if key in cells else "–"
+    for split in TEST_SPLITS:
+        here = mine[(mine["split"] == split) & (mine["view"] == "per_query")]
+        groups = {kind: set(here[here["kind"] == kind]["group"]) for kind in ("subsets", *parts)}
+        if not groups["subsets"]:
+            continue
+        subsets = [s for s in SUBSET_ORDER if s in groups["subsets"]] + sorted(groups["subsets"] - set(SUBSET_ORDER))
+        for view, avg, suffix in SUMMARY_VIEWS:
+            for subset in subsets:
+                rows = mine[(mine["split"] == split) & (mine["view"] == view) & (mine["kind"] == "subsets") & (mine["group"] == subset) & (mine["average"] == avg)]
+                if len(rows):
+                    summary.append({"split": split, "subset": subset + suffix, "queries": int(rows["n_queries"].iloc[0]),
+                                    "cells": [text((split, view, "subsets", subset, avg, m)) for m in METRICS]})
+        seeds = sorted(scored.results)
+        per_seed.append({"split": split, "rows": [
+            {"subset": subset, "metric": HEADERS[m],
+             "cells": [_cell(per_seed_cells[k], interval=True) if (k := (seed, split, "per_query", "subsets", subset, average, m)) in per_seed_cells else "–" for seed in seeds]}
+            for subset in subsets for m in METRICS
+        ]})
+        for kind in parts:
+            keys = sorted(groups[kind], key=dose_sort_key if kind == "by_dose" else str)
+            rows = []
+            for g in keys:
+                first = here[(here["kind"] == kind) & (here["group"] == g)].iloc[0]
+                rows.append({"group": g, "queries": int(first["n_queries"]), "molecules": int(first["n_molecules"]),
+                             "cells": [text((split, "per_query", kind, g, "micro", m)) for m in BREAKDOWN_METRICS]})
+            parts[kind].append({"split": split, "rows": rows})
+    meta = scored.entry.metadata
+    return {
+        "entry": {"name": name, **meta.model_dump(mode="json")},
+        "summary": summary,
+        "average": average,
+        "per_seed": per_seed,
+        "not_evaluated": [s for s in TEST_SPLITS if mine[mine["split"] == s].empty],
+        "seeds": [
+            {"seed": seed, "sha256": ", ".join(f"{'' if f is None else f'fold {f}: '}{sub.sha256}" for f, sub in sorted(scored.submissions[seed].items(), key=str)),
+             "results": f"../results/{name}/seed-{seed}.json" if seed in scored.results else None,
+             "flags": [f"{split}: {flag}" for split, sr in scored.results[seed].splits.items() for flag in sr.flags] if seed in scored.results else []}
+            for seed in sorted(scored.submissions)
+        ],
+        "breakdowns": [
+            {"title": "dose level (µM)", "open": True, "parts": parts["by_dose"], "labels": [HEADERS[m] for m in BREAKDOWN_METRICS],
+             "note": "Per-query (micro) scores of the queries treated at each dose level (all queries); no interval below 10 molecules."},
+            {"title": "scaffold", "open": False, "parts": parts["by_scaffold"], "labels": [HEADERS[m] for m in BREAKDOWN_METRICS],
+             "note": "Per-query (micro) scores grouped by the Bemis–Murcko scaffold of the query's molecule ((acyclic) for acyclic molecules)."},
+        ],
+    }

@@ -1,0 +1,67 @@
+"""Answer keys: what a test split's queries are, read from the benchmark folder (never from the user).
+
+A :class:`SplitKey` is row-aligned with the split's queries and candidates files: the true
+candidate of each query, each candidate's molecule, and per query the labels the summaries group
+by (molecule, dose, scaffold, active, in train, anchor).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pheno_bench.errors import PhenoBenchError
+from pheno_bench.io import read_parquet
+from pheno_bench.manifest import answers_path, candidates_path, queries_path
+
+
+@dataclass
+class SplitKey:
+    """The answer key of one test split, row-aligned with its queries and candidates files."""
+
+    split: str
+    query_ids: np.ndarray  # (n_queries,)
+    candidate_ids: np.ndarray  # (n_candidates,)
+    true_index: np.ndarray  # (n_queries,) row of the true candidate
+    candidate_molecule: np.ndarray  # (n_candidates,) molecule code
+    labels: pd.DataFrame  # per query: molecule, inchikey, dose_level, scaffold_group, active, in_train, anchor
+
+    @property
+    def n_molecules(self) -> int:
+        return int(self.candidate_molecule.max()) + 1
+
+
+def load_split_key(root: str | os.PathLike, split: str, *, anchors: Sequence[str] = ()) -> SplitKey:
+    """Read the answer key of ``split`` from the benchmark folder ``root``; ``anchors``: positive-control InChIKeys."""
+    root = Path(root)
+    queries = read_parquet(root / queries_path(split), what="benchmark queries file").column("query_id").to_numpy()
+    candidates = read_parquet(root / candidates_path(split), what="benchmark candidates file").select(["candidate_id", "inchikey"]).to_pandas()
+    answers = read_parquet(root / answers_path(split), what="benchmark answers file").to_pandas().set_index("query_id")
+    missing = pd.Index(queries).difference(answers.index)
+    unknown = pd.Index(answers["candidate_id"]).difference(candidates["candidate_id"])
+    if missing.size or unknown.size or answers.index.has_duplicates:
+        raise PhenoBenchError(
+            f"{root / answers_path(split)}: answer key does not match queries/candidates of {split}; "
+            "the benchmark folder is damaged: build or download it again"
+        )
+    answers = answers.loc[queries]
+    molecules, candidate_molecule = np.unique(candidates["inchikey"].to_numpy(), return_inverse=True)
+    true_index = pd.Index(candidates["candidate_id"]).get_indexer(answers["candidate_id"])
+    inchikey = molecules[candidate_molecule[true_index]]
+    labels = pd.DataFrame(
+        {
+            "molecule": candidate_molecule[true_index],
+            "inchikey": inchikey,
+            "dose_level": answers["dose_level"].astype(str).to_numpy(),
+            "scaffold_group": answers["scaffold"].fillna("").replace("", "(acyclic)").to_numpy(),
+            "active": answers["active"].fillna(False).to_numpy(dtype=bool),
+            "in_train": answers["in_train"].fillna(False).to_numpy(dtype=bool),
+            "anchor": pd.Index(inchikey).isin(list(anchors)),
+        }
+    )
+    return SplitKey(split, queries, candidates["candidate_id"].to_numpy(), true_index, candidate_molecule, labels)

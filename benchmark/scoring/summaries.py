@@ -1,0 +1,180 @@
+"""Per-split summaries: fair per-query values -> every metric of every subset, with intervals.
+
+Subsets (:func:`partitions`): all and active queries (anchors apart), by dose level and by scaffold,
+and in ``unseen_dataset`` the molecules in / not in train; each is scored, descriptive or too few
+(:func:`subset_status`, the "too few" rule); micro and macro averages with the molecule bootstrap
+(:func:`cell_estimates`, :func:`summarise_split`); and the benchmark's primary metric
+(:func:`primary_result`).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from pheno_bench.errors import PhenoBenchError
+from pheno_bench.metric_ids import k_of_folds, metric_label, parse_metric_id
+from pheno_bench.metrics import METRICS, TOP_K_METRICS, TOP_PERCENTS, bootstrap_weights, grouped_estimates, intervals, macro_estimates, top_k_count
+from pheno_bench.results import Estimate, Primary, SplitResult, SubsetResult, ViewResult, dose_sort_key
+from pheno_bench.scoring.views import View
+
+#: A subset with fewer molecules is "too few to score" (or, for breakdowns, shown without interval).
+MIN_MOLECULES = 10
+#: splits whose point is molecules a model never trained on: a subset all in train is too few there
+UNSEEN_MOLECULE_SPLITS = ("unseen_molecules", "unseen_dataset")
+HEADLINE_SUBSETS = ("all", "active")
+
+
+def partitions(view: View, split: str) -> list[tuple[str, np.ndarray, list[str]]]:
+    """(result field, group code per row or -1 to leave it out, subset name per code); anchors only in 'anchors'."""
+    labels, n = view.labels, len(view.labels)
+    anchor = labels["anchor"].to_numpy(dtype=bool)
+    keep = lambda mask: np.where(mask & ~anchor, 0, -1)
+    parts = [("subsets", keep(np.ones(n, bool)), ["all"]), ("subsets", keep(labels["active"].to_numpy(dtype=bool)), ["active"])]
+    if anchor.any():
+        parts.append(("subsets", np.where(anchor, 0, -1), ["anchors"]))
+    if split == "unseen_dataset":
+        in_train = labels["in_train"].to_numpy(dtype=bool)
+        parts.append(("subsets", np.where(anchor, -1, np.where(in_train, 0, 1)), ["molecule_in_train", "molecule_not_in_train"]))
+    for name, column, order in (("by_dose", "dose_level", dose_sort_key), ("by_scaffold", "scaffold_group", str)):
+        names = sorted(labels[column].unique(), key=order)
+        codes = pd.Index(names).get_indexer(labels[column])
+        parts.append((name, np.where(anchor, -1, codes), [str(x) for x in names]))
+    return parts
+
+
+def subset_status(field_name: str, subset: str, split: str, n_molecules: int, all_in_train: bool) -> tuple[str, str]:
+    """(status, reason) of one subset: ``scored``, ``descriptive`` (values, no interval) or ``too_few`` (the "too few" rule)."""
+    if split in UNSEEN_MOLECULE_SPLITS and all_in_train:
+        return "too_few", f"too few to score: all {n_molecules} molecules in train"
+    if n_molecules < MIN_MOLECULES:
+        if field_name == "by_scaffold" or subset == "anchors":
+            return "descriptive", f"{n_molecules} molecule(s), no interval"
+        return "too_few", f"too few to score ({n_molecules} molecule{'s' if n_molecules != 1 else ''} < {MIN_MOLECULES})"
+    return "scored", ""
+
+
+def _k_fields(metric: str, n_candidates: int | dict[int, int]) -> dict:
+    if metric not in TOP_K_METRICS or not isinstance(n_candidates, int):
+        return {}
+    return {"k": top_k_count(TOP_K_METRICS[metric], n_candidates), "n_candidates": n_candidates}
+
+
+def cell_estimates(view: View, codes: np.ndarray, weights: np.ndarray, molecule: np.ndarray, which: str = "values") -> tuple[np.ndarray, np.ndarray]:
+    """Group codes present in ``codes`` and their (2, rows, groups, 6) micro and macro estimates."""
+    keep = np.flatnonzero(codes >= 0)
+    present, group = np.unique(codes[keep], return_inverse=True)
+    values = getattr(view, which)[keep]
+    micro = grouped_estimates(values, molecule[keep], group, weights)
+    macro = macro_estimates(values, molecule[keep], group, weights)
+    return present, np.stack([micro, macro])
+
+
+def summarise(view: View, split: str, weights: np.ndarray) -> tuple[ViewResult, dict[str, dict[str, float]]]:
+    """Every metric (micro and macro, chance level, interval or status) for every subset; and the pessimistic view."""
+    molecule, n_molecules = view.molecule_codes()
+    in_train = view.labels["in_train"].to_numpy(dtype=bool)
+    fields = {"subsets": {}, "by_dose": {}, "by_scaffold": {}}
+    pessimistic = {}
+    for field_name, codes, names in partitions(view, split):
+        keep = codes >= 0
+        if not keep.any():
+            continue
+        n_queries = np.bincount(codes[keep], minlength=len(names))
+        mol_sets = pd.DataFrame({"g": codes[keep], "m": molecule[keep], "t": in_train[keep]}).drop_duplicates(["g", "m"])
+        n_mol = np.bincount(mol_sets["g"], minlength=len(names))
+        all_train = mol_sets.groupby("g")["t"].all().reindex(range(len(names)), fill_value=False).to_numpy()
+        statuses = [subset_status(field_name, names[g], split, int(n_mol[g]), bool(all_train[g])) for g in range(len(names))]
+        scored_codes = np.where(keep & np.isin(codes, [g for g, (s, _) in enumerate(statuses) if s == "scored"]), codes, -1)
+        described = np.where(keep & np.isin(codes, [g for g, (s, _) in enumerate(statuses) if s == "descriptive"]), codes, -1)
+        estimates = {}
+        for part, rows in ((scored_codes, weights), (described, weights[:1])):
+            if (part >= 0).any():
+                present, est = cell_estimates(view, part, rows, molecule)  # (2 averages, rows, groups, 6)
+                # point estimates and chance levels by the same single-row computation, so that a
+                # submission whose per-query values equal chance's scores chance bit for bit
+                _, point = cell_estimates(view, part, weights[:1], molecule) if len(rows) > 1 else (present, est)
+                _, chance = cell_estimates(view, part, weights[:1], molecule, "chance")
+                if len(rows) > 1:
+                    low, high = intervals(np.moveaxis(est[:, 1:], 1, 0))  # each (2, groups, 6)
+                else:
+                    low = high = np.full((2, *est.shape[2:]), np.nan)
+                for i, g in enumerate(present):
+                    estimates[g] = (point[:, 0, i], low[:, i], high[:, i], chance[:, 0, i])
+                if field_name == "subsets":
+                    present_p, pess = cell_estimates(view, part, weights[:1], molecule, "pessimistic")
+                    for i, g in enumerate(present_p):
+                        pessimistic[names[g]] = {m: _finite(pess[0, 0, i, j]) for j, m in enumerate(METRICS)}
+        for g, name in enumerate(names):
+            if n_queries[g] == 0:
+                continue
+            status, reason = statuses[g]
+            result = {"n_queries": int(n_queries[g]), "n_molecules": int(n_mol[g]), "status": status, "reason": reason}
+            if g in estimates:
+                value, low, high, chance = estimates[g]
+                for a, average in enumerate(("metrics", "macro")):
+                    result[average] = {
+                        metric: Estimate(
+                            value=_finite(value[a, j]), low=_optional(low[a, j]) if status == "scored" else None,
+                            high=_optional(high[a, j]) if status == "scored" else None, chance=_finite(chance[a, j]), **_k_fields(metric, view.n_candidates),
+                        )
+                        for j, metric in enumerate(METRICS)
+                    }
+            fields[field_name][name] = SubsetResult(**result)
+    return ViewResult(**fields), pessimistic
+
+
+def _finite(x: float) -> float:
+    x = float(x)
+    if not np.isfinite(x):
+        raise PhenoBenchError(f"internal error: a metric is {x}; please report this submission to the maintainers")
+    return x
+
+
+def _optional(x: float) -> float | None:
+    return None if np.isnan(x) else _finite(x)
+
+
+def split_rng(seed: int, split: str) -> np.random.Generator:
+    """The bootstrap generator of one split: the same molecules are drawn for every file scored with this seed."""
+    return np.random.default_rng([seed, zlib.crc32(split.encode())])
+
+
+def summarise_split(per_query: View, averaged: View, split: str, *, n_bootstrap: int, seed: int, base: dict, **extra) -> SplitResult:
+    """The SplitResult of (possibly pooled) views: bootstrap over the molecules of the pooled set."""
+    _, n_molecules = per_query.molecule_codes()
+    weights = bootstrap_weights(n_molecules, n_resamples=n_bootstrap, rng=split_rng(seed, split))
+    pq_result, pessimistic = summarise(per_query, split, weights)
+    avg_result, _ = summarise(averaged, split, weights)
+    n_cand = per_query.n_candidates
+    k = {f"top_{p}pct": top_k_count(p, n_cand) for p in TOP_PERCENTS} if isinstance(n_cand, int) else {}
+    return SplitResult(evaluated=True, **base, k=k, per_query=pq_result, averaged=avg_result, pessimistic=pessimistic, **extra)
+
+
+def primary_result(metric_id: str | None, splits: Mapping[str, SplitResult], *, not_evaluated: Mapping[str, str] | None = None) -> Primary | None:
+    """The primary metric's Estimate from a results' splits (value None when too few / not evaluated).
+
+    not_evaluated: split -> why it was not evaluated (e.g. "fold(s) [2] have no unseen_molecules"),
+    kept as ``Primary.reason`` when the primary metric's split is one of them.
+    """
+    if not metric_id:
+        return None
+    split, view, subset, average, metric = parse_metric_id(metric_id)
+    result = splits.get(split)
+    if result is None or not result.evaluated:
+        why = (not_evaluated or {}).get(split) or f"the submission does not cover {split}"
+        return Primary(id=metric_id, label=metric_label(metric_id), value=None, reason=f"not evaluated: {why}")
+    sub = getattr(result, view).subsets.get(subset)
+    est = (sub.metrics if average == "micro" else sub.macro).get(metric) if sub is not None else None
+    if est is None:
+        return Primary(id=metric_id, label=metric_label(metric_id), value=None, n_molecules=sub.n_molecules if sub else None)
+    label = metric_label(metric_id, est.k, est.n_candidates)
+    if est.k is None and metric in TOP_K_METRICS and result.n_candidates_by_fold:
+        label += f" ({k_of_folds(TOP_K_METRICS[metric], result.n_candidates_by_fold)})"
+    return Primary(
+        id=metric_id, label=label, value=est.value, low=est.low, high=est.high,
+        chance=est.chance, k=est.k, n_candidates=est.n_candidates, n_molecules=sub.n_molecules,
+    )

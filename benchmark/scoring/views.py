@@ -1,0 +1,140 @@
+"""Ranking one split: a submission's embeddings against its answer key -> fair per-query values (a :class:`View`).
+
+Two views of a split: ``per_query`` (each query well) and ``averaged`` (query embeddings averaged
+per true (molecule, dose)). A view holds, per row, the fair values of every metric (ties at their
+expected value), the pessimistic values and the chance levels; :func:`pool_views` concatenates the
+views of several folds. The exact counts are :mod:`pheno_bench.ranking`'s, the values
+:mod:`pheno_bench.metrics`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from pheno_bench.metrics import chance_values, pessimistic_values, query_values
+from pheno_bench.ranking import RankCounts, retrieval_counts, scale_factors
+from pheno_bench.scoring.keys import SplitKey
+
+
+@dataclass
+class View:
+    """Fair per-query values of one way of querying a split (or of several folds / seeds pooled).
+
+    values, pessimistic, chance: (n, 6) in METRICS order (last column the mid-rank);
+    labels: per row inchikey, dose_level, scaffold_group, active, in_train, anchor (and fold when pooled);
+    n_candidates: the candidate count of every row's split (one int, or {fold: n} when pooled).
+    """
+
+    values: np.ndarray
+    pessimistic: np.ndarray
+    chance: np.ndarray
+    labels: pd.DataFrame
+    n_candidates: int | dict[int, int]
+    counts: RankCounts | None = None
+
+    @property
+    def ranks(self) -> np.ndarray:
+        """Mid-ranks (n,)."""
+        return self.values[:, 5]
+
+    def molecule_codes(self) -> tuple[np.ndarray, int]:
+        """Molecule code per row (by InChIKey, sorted: stable across seeds, folds and files) and their number."""
+        names, codes = np.unique(self.labels["inchikey"].to_numpy(dtype=str), return_inverse=True)
+        return codes, len(names)
+
+
+@dataclass
+class SplitRanks:
+    """A scored split: the per-query and averaged views, plus degeneracy diagnostics."""
+
+    key: SplitKey
+    per_query: View
+    averaged: View
+    effective_rank: dict[str, float]
+    flags: list[str]
+
+
+def effective_rank(x: np.ndarray, *, max_rows: int = 4096) -> float:
+    """Entropy-based effective rank (RankMe) of the rows of ``x`` (n, dim): 1 for collapsed embeddings.
+
+    Computed on at most ``max_rows`` evenly spaced rows, scaled by the largest entry and centred
+    (a component shared by every row carries no ranking information, so it must not hide the spread:
+    uncentred, a useful probe whose embeddings share a large offset looked "collapsed").
+    """
+    x = x[:: -(-len(x) // max_rows)].astype(np.float64)
+    x = x / np.maximum(np.abs(x).max(), np.finfo(np.float64).tiny)
+    x = x - x.mean(axis=0)
+    gram = x.T @ x if x.shape[0] >= x.shape[1] else x @ x.T
+    singular = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0, None))
+    if singular.sum() <= 0:
+        return 0.0
+    p = singular / singular.sum()
+    p = p[p > 0]
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def _diagnose(queries: np.ndarray, candidates: np.ndarray) -> tuple[dict[str, float], list[str]]:
+    # rounded: a diagnostic, and the same for embeddings that differ only by float rounding of a scale factor
+    ranks = {"queries": round(effective_rank(queries), 3), "candidates": round(effective_rank(candidates), 3)}
+    flags = []
+    for kind, x in (("queries", queries), ("candidates", candidates)):
+        scale = np.abs(x).max(axis=1, keepdims=True).astype(np.float64)
+        unit = x / np.where(scale > 0, scale, 1)
+        if np.ptp(unit, axis=0).max() <= 1e-6:
+            flags.append(f"all {kind} have the same embedding")
+        elif ranks[kind] < 2:
+            flags.append(f"rank collapse: {kind} embeddings have effective rank {ranks[kind]:.2f}")
+    return ranks, flags
+
+
+def _averaged(queries: np.ndarray, key: SplitKey, cosine: bool) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Query embeddings averaged per true (molecule, dose) in float64 (after the similarity's own
+    rescaling, so a 1e30 factor changes nothing); their true candidates and labels."""
+    groups, inverse = np.unique(key.true_index, return_inverse=True)
+    counts = np.bincount(inverse)
+    factors = scale_factors(queries, similarity="cosine" if cosine else "dot", rows=True)
+    if not cosine:  # dot: one common factor keeps relative query lengths
+        factors = np.full(len(queries), factors.min())
+    membership = sparse.csr_matrix((factors / counts[inverse], (inverse, np.arange(inverse.size))), shape=(groups.size, inverse.size))
+    means = np.asarray(membership @ queries.astype(np.float64))
+    first = np.unique(inverse, return_index=True)[1]
+    return means, groups, key.labels.iloc[first].reset_index(drop=True)
+
+
+def _view(counts: RankCounts, labels: pd.DataFrame, n_doses: np.ndarray, n_candidates: int) -> View:
+    return View(
+        values=query_values(counts, n_candidates=n_candidates),
+        pessimistic=pessimistic_values(counts, n_candidates=n_candidates),
+        chance=chance_values(n_doses, n_candidates=n_candidates),
+        labels=labels.reset_index(drop=True),
+        n_candidates=n_candidates,
+        counts=counts,
+    )
+
+
+def rank_split(key: SplitKey, queries: np.ndarray, candidates: np.ndarray, *, similarity: str = "cosine", memory_mb: float = 64) -> SplitRanks:
+    """Score one split's embeddings against its answer key.
+
+    queries: (n_queries, dim), candidates: (n_candidates, dim) in the key's order, raw (any scale).
+    """
+    n_doses = np.bincount(key.candidate_molecule)
+    views = {}
+    for name, (q, true, labels) in {
+        "per_query": (queries, key.true_index, key.labels),
+        "averaged": _averaged(queries, key, similarity == "cosine"),
+    }.items():
+        counts = retrieval_counts(q, candidates, true_index=true, candidate_molecule=key.candidate_molecule, similarity=similarity, memory_mb=memory_mb)
+        views[name] = _view(counts, labels, n_doses[labels["molecule"].to_numpy()], len(candidates))
+    return SplitRanks(key, views["per_query"], views["averaged"], *_diagnose(queries, candidates))
+
+
+def pool_views(views: Sequence[View], folds: Sequence[int]) -> View:
+    """Concatenate one view per fold (labels gain a 'fold' column); molecules are matched by InChIKey."""
+    labels = pd.concat([v.labels.assign(fold=f) for v, f in zip(views, folds)], ignore_index=True)
+    stack = lambda name: np.concatenate([getattr(v, name) for v in views])
+    return View(stack("values"), stack("pessimistic"), stack("chance"), labels, {f: v.n_candidates for v, f in zip(views, folds)})
