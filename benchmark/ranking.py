@@ -9,15 +9,19 @@ Three steps per block of queries:
    is unchanged). Similarities are then bounded by the dimension and never overflow.
 2. **Screen in float32**: a matrix product per tile of the block (rows x ``TILE_COLUMNS``
    candidates), any summation order. Its error on every score is bounded by
-   ``err = gamma(dim + 3) * ||q|| * max_c ||c||`` (``gamma(n) = n u / (1 - n u)``, u = 2^-24, rounding of the
-   inputs to float32 included). The references are exact float64 scores computed before the pass:
-   the true candidate's and, when another dose of the true molecule is strictly above it, that
-   molecule's best dose. A candidate whose float32 score is more than ``band = 2 err + tol`` above
-   a reference is certainly above it in exact arithmetic, one more than ``band`` below is certainly
-   below (the band is centred on the float64 reference, which is even closer to the exact score
-   than any float32 score). The comparisons are made in float32 against the float32 thresholds
-   nearest inside (largest float32 <= ref + band, smallest >= ref - band): for a float32 score they
-   are the same comparisons as against the float64 thresholds, so the screen is exact, not approximate.
+   ``err32 = gamma32(dim + 3) * ||q|| * max_c ||c||`` (``gamma(n) = n u / (1 - n u)``, u = 2^-24,
+   rounding of the inputs to float32 included). The references are float64 scores computed before
+   the pass (error at most ``err64 = gamma64(dim + 2) * ||q|| * max_c ||c||``, u = 2^-53): the true
+   candidate's and, when another dose of the true molecule is strictly above it, that molecule's
+   best dose. With ``band = err32 + tol + 3 err64``, a candidate whose float32 score is more than
+   ``band`` above a reference has an exact score more than ``tol + 2 err64`` above the reference's,
+   so its float64 score is more than ``tol`` above the float64 reference: it is above, and would be
+   found above in float64 too; likewise below. The comparisons are made in float32 against the
+   float32 thresholds nearest inside (largest float32 <= ref + band, smallest >= ref - band): for a
+   float32 score they are the same comparisons as against the float64 thresholds, so the screen
+   decides exactly what the float64 comparison would, never approximately. (Scorer 3.0 centred a
+   band of 2 err32 + tol on the true candidate's float32 score; both bands leave every decision
+   to the float64 rule, so the counts are the same.)
 3. **Decide in float64**: only candidates inside the band are rescored in float64 (products of
    float32 numbers are exact in float64), one fixed-order dot product each; a row whose band
    holds more than ``DENSE_BAND`` such candidates (a constant embedding) is rescored whole with
@@ -58,8 +62,8 @@ UNIT_ROUNDOFF = 2.0**-24  # float32
 TIE_RTOL = 1e-12
 #: rows whose band holds more candidates of unknown float64 score than this are rescored with one float64 row product
 DENSE_BAND = 256
-#: candidates per tile of the float32 product (a 512-row tile is 2 MB: it stays in the core's cache for the counting pass)
-TILE_COLUMNS = 1024
+#: candidates per tile of the float32 product (a 512-row tile is 1 MB: it stays in the core's cache for the counting pass)
+TILE_COLUMNS = 512
 #: query rows per block (one worker's unit of work); fewer when ``memory_mb`` asks for less
 BLOCK_ROWS = 512
 #: worker threads: each runs its own single-threaded matrix products and counting passes on whole blocks
