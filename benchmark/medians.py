@@ -43,7 +43,7 @@ from scipy import sparse
 
 #: checkpoints per group ~ sqrt(SCAN_COST * events / pairs): a row's work is pairs x checkpoints
 #: (vectorised) plus the events of one stretch between checkpoints (a serial scan)
-SCAN_COST = 2
+SCAN_COST = 1
 #: the same with the checkpoints' CDFs from one BLAS product (rows x molecules x columns), used when
 #: molecules x columns <= DENSE_CELLS
 DENSE_SCAN_COST = 80

@@ -191,7 +191,6 @@ def retrieval_counts(
     codes = np.zeros(n, dtype=np.int64) if candidate_dose is None else np.unique(np.asarray(candidate_dose), return_inverse=True)[1].reshape(-1)
     if codes.shape != (n,):
         raise PhenoBenchError(f"candidate_dose has {codes.size} entries for {n} candidates")
-    q_factor = scale_factors(queries, similarity=similarity, rows=True)
     c64 = _scaled(candidates, scale_factors(candidates, similarity=similarity, rows=False))
     c_max = float(np.linalg.norm(c64, axis=1).max(initial=0.0))
     # the pass's column order: candidates grouped by dose level, so a query's level is one column range
@@ -219,7 +218,7 @@ def retrieval_counts(
     def run_block(start: int, buffer: np.ndarray) -> None:
         stop = min(start + rows, n_queries)
         b = stop - start
-        q64 = _scaled(queries[start:stop], q_factor[start:stop])
+        q64 = _scaled(queries[start:stop], scale_factors(queries[start:stop], similarity=similarity, rows=True))  # per row: in the workers
         q32 = q64.astype(np.float32)
         own = members[query_molecule[start:stop]]
         ref, tol = np.empty((b, 2)), np.empty(b)
