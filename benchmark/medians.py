@@ -20,7 +20,7 @@ row the group's CDF at the checkpoints is a weighted sum over its pairs. The fir
 reaching half the total (less a relative 1e-9, so the crossing is never skipped) bounds the scan,
 which starts at the checkpoint before it with the state of the intervals open there and walks
 the group's events (merged per position and pair) in order. The compiled loops are in
-:mod:`pheno_bench.kernels`.
+:mod:`pheno_bench.median_kernels`.
 
 Exactness: with integer weights and masses, point masses are compared exactly; the tied rule
 solves the crossing inside its linear piece, and where only intervals of one kind (one ``low``
@@ -100,7 +100,7 @@ def weighted_medians(
     no weight in a row. extra: (n_molecules, e), optional: then also weights @ extra (rows, e),
     computed in the same pass over the weights (the per-molecule sums of the means).
     """
-    from pheno_bench import kernels
+    from pheno_bench import median_kernels as kernels
 
     low = np.asarray(low, dtype=np.float64)
     high = np.asarray(high, dtype=np.float64)
@@ -196,7 +196,7 @@ def cached(fn, *args):
 def _prepare(low, high, group, molecule, mass, rule, n_groups, n_molecules):
     """Everything about the items that does not depend on the weights: pairs, events, checkpoints,
     each pair's CDF at them, the intervals open there. Returns (dense table or None, kernel arguments)."""
-    from pheno_bench import kernels
+    from pheno_bench import median_kernels as kernels
 
     n = low.size
     tied = rule == "tied"

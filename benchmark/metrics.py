@@ -99,6 +99,46 @@ def chance_values(n_doses: np.ndarray, *, n_candidates: int) -> np.ndarray:
     return query_values(RankCounts(zeros, full, zeros, full - n_doses, n_doses.astype(np.int64)), n_candidates=n)
 
 
+#: columns of :func:`dose_identity_values` (not yet in METRICS, the results or the tables)
+DOSE_IDENTITY = ("dose_part", "identity_top_1pct", "identity_top_5pct")
+
+
+def fair_dose_first(dose_above: np.ndarray, dose_tied: np.ndarray) -> np.ndarray:
+    """The dose part: expected value (fair ties) of "the true dose ranks first among the true
+    molecule's own doses": 1 / t when no own dose is strictly above it (a = 0), else 0."""
+    return fair_top_k(dose_above, dose_tied, 1)
+
+
+def dose_identity_values(counts: RankCounts) -> np.ndarray:
+    """(n_queries, 3) float64 fair per-query values, columns in DOSE_IDENTITY order.
+
+    - dose part: :func:`fair_dose_first` of ``counts.dose_above``, ``counts.dose_tied`` (the true
+      molecule's own doses strictly above / tied with the true candidate): is the right dose the
+      molecule's best-scoring one? Chance 1 / (the molecule's doses).
+    - identity part, top-K% for K = 1, 5: :func:`fair_top_k` among only the ``counts.n_level``
+      candidates at the true candidate's dose level (one per molecule at that dose), with
+      k = ceil(K * n_level / 100) per query: is the right molecule found when the dose is given?
+    counts: from :func:`pheno_bench.ranking.retrieval_counts` (its dose and level fields filled;
+    pass ``candidate_dose`` there for real levels, else the level is every candidate).
+    """
+    if counts.dose_above is None or counts.level_above is None:
+        raise ValueError("these counts have no dose or dose-level fields: compute them with retrieval_counts")
+    columns = [fair_dose_first(counts.dose_above, counts.dose_tied)]
+    columns += [fair_top_k(counts.level_above, counts.level_tied, top_k_count(p, counts.n_level)) for p in TOP_PERCENTS]
+    return np.column_stack(columns).astype(np.float64)
+
+
+def dose_identity_chance(n_doses: np.ndarray, n_level: np.ndarray) -> np.ndarray:
+    """(n_queries, 3) chance levels of :func:`dose_identity_values`: its own formulas on a full tie
+    (every own dose tied, every candidate at the level tied), so a constant embedding scores exactly
+    this. n_doses, n_level: (n_queries,) the true molecule's candidates and the candidates at the
+    true dose level (``counts.n_doses``, ``counts.n_level``)."""
+    n_doses, n_level = np.asarray(n_doses, dtype=np.int64), np.asarray(n_level, dtype=np.int64)
+    zeros = np.zeros(len(n_doses), dtype=np.int64)
+    full = RankCounts(zeros, n_level, zeros, n_level - n_doses, n_doses, zeros, n_doses, n_doses, zeros, n_level, n_level)
+    return dose_identity_values(full)
+
+
 def bootstrap_weights(n_molecules: int, *, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """(1 + n_resamples, n_molecules) float64: row 0 all ones (the point estimate), then the
     multiplicity of each molecule in each resample of n_molecules drawn with replacement."""

@@ -31,7 +31,7 @@ Three steps per block of queries:
    about 1e-16). The counts therefore do not depend on BLAS, thread count, block or tile sizes, or
    summation order.
 
-The counting pass (:mod:`pheno_bench.kernels`, compiled with numba) reads each float32 score once,
+The counting pass (:mod:`pheno_bench.ranking_kernels`, compiled with numba) reads each float32 score once,
 right after the product of its tile while the tile is still in cache, and counts the thresholds
 branch-free; band positions are looked at only in rows whose band holds a candidate other than
 the true molecule's own doses (whose float64 scores are already known).
@@ -182,7 +182,7 @@ def retrieval_counts(
     """
     from threadpoolctl import threadpool_limits
 
-    from pheno_bench import kernels  # numba: compiled (or loaded from its cache) on first use
+    from pheno_bench import ranking_kernels as kernels  # numba: compiled (or loaded from its cache) on first use
 
     n_queries, n = len(queries), len(candidates)
     dim = queries.shape[1]
