@@ -22,14 +22,18 @@ which starts at the checkpoint before it with the state of the intervals open th
 the group's events (merged per position and pair) in order. The compiled loops are in
 :mod:`pheno_bench.median_kernels`.
 
-Exactness: with integer weights and masses, point masses are compared exactly; the tied rule
-solves the crossing inside its linear piece, and where only intervals of one kind (one ``low``
-and ``high``) are open it solves in those terms, so a group whose items all share one interval
-(a constant embedding: [0.5, n + 0.5]) gets exactly its middle, (n + 1) / 2. F is flat at half its
-total when no interval with weight is open (an exact integer test); the level is then compared
-with a relative tolerance of 1e-9 (rounding of the running sum is ~1e-13; two different levels
-of F on a flat part differ by at least one molecule's mass, relatively >= 1 / (queries of a
-molecule x molecules), far above it).
+Exactness: with integer weights and masses, point masses are compared exactly (the lower rule is
+scorer 3.0's lower median, value for value). The tied rule solves the crossing inside its linear
+piece; a group whose items all share one interval (a constant embedding: [0.5, n + 0.5] for every
+query) gets exactly its middle, (n + 1) / 2, under any weights (a mixture of one uniform
+distribution is that distribution). F is flat at half its total when no interval with weight is
+open (an exact integer test); the level is then compared with a relative tolerance of 1e-9
+(rounding of the running sum is ~1e-13; two different levels of F on a flat part differ by at
+least one molecule's mass, relatively >= 1 / (queries of a molecule x molecules), far above it).
+
+Reuse: the preparation (sorting the items into events, checkpoints, per-pair CDFs) depends only on
+the items, so :func:`cached` keeps the last few: the Evaluator summarises the same queries with
+all bootstrap rows and then with the point row alone, and the second call only runs the kernels.
 """
 
 from __future__ import annotations
@@ -58,17 +62,6 @@ CACHED = 6
 _CACHE: list = []
 _LOCK = threading.Lock()
 WORKERS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
-
-
-def _runs(*keys: np.ndarray) -> np.ndarray:
-    """Indices where any of the (sorted) keys changes: the first element of each run."""
-    n = keys[0].size
-    new = np.zeros(n, dtype=bool)
-    if n:
-        new[0] = True
-        for key in keys:
-            new[1:] |= key[1:] != key[:-1]
-    return np.flatnonzero(new)
 
 
 def _ragged(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
