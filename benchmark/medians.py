@@ -154,11 +154,19 @@ def on_rows(fn, n_rows: int, *, chunk: int = 64) -> None:
             for rows in chunks:
                 fn(rows)
             return
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(fn, chunks))
+        list(_pool(workers).map(fn, chunks))
 
 
 _CONTROLLER = []
+_POOLS: dict = {}
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """A thread pool kept for the process (starting one per call costs about a millisecond)."""
+    with _LOCK:
+        if workers not in _POOLS:
+            _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="pheno-bench-medians")
+        return _POOLS[workers]
 
 
 def blas_threads(n: int):
