@@ -125,7 +125,8 @@ def scale_factors(x: np.ndarray, *, similarity: str, rows: bool) -> np.ndarray:
 
 
 def _scaled(x: np.ndarray, factors: np.ndarray) -> np.ndarray:
-    out = x.astype(np.float64) * factors[:, None]
+    out = x.astype(np.float64)
+    out *= factors[:, None]  # in place: one float64 copy
     if not np.isfinite(out).all():
         raise PhenoBenchError("similarities of these embeddings cannot be represented in float64; rescale the embeddings")
     return out
@@ -191,13 +192,12 @@ def retrieval_counts(
     codes = np.zeros(n, dtype=np.int64) if candidate_dose is None else np.unique(np.asarray(candidate_dose), return_inverse=True)[1].reshape(-1)
     if codes.shape != (n,):
         raise PhenoBenchError(f"candidate_dose has {codes.size} entries for {n} candidates")
-    c64 = _scaled(candidates, scale_factors(candidates, similarity=similarity, rows=False))
-    c_max = float(np.linalg.norm(c64, axis=1).max(initial=0.0))
     # the pass's column order: candidates grouped by dose level, so a query's level is one column range
     order = np.argsort(codes, kind="stable")
     column = np.empty(n, dtype=np.int64)
     column[order] = np.arange(n)
-    c64 = np.ascontiguousarray(c64[order])
+    c64 = _scaled(candidates[order], scale_factors(candidates, similarity=similarity, rows=False)[order])
+    c_max = float(np.linalg.norm(c64, axis=1).max(initial=0.0))
     sorted_codes = codes[order]
     true_code = codes[true_index]
     level_lo = np.searchsorted(sorted_codes, true_code, side="left").astype(np.int64)
