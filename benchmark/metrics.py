@@ -26,6 +26,7 @@ import numpy as np
 from scipy import sparse
 from scipy.special import gammaln
 
+from pheno_bench.medians import cached, weighted_medians
 from pheno_bench.ranking import RankCounts
 
 TOP_PERCENTS = (1, 5)
@@ -98,6 +99,46 @@ def chance_values(n_doses: np.ndarray, *, n_candidates: int) -> np.ndarray:
     return query_values(RankCounts(zeros, full, zeros, full - n_doses, n_doses.astype(np.int64)), n_candidates=n)
 
 
+#: columns of :func:`dose_identity_values` (not yet in METRICS, the results or the tables)
+DOSE_IDENTITY = ("dose_part", "identity_top_1pct", "identity_top_5pct")
+
+
+def fair_dose_first(dose_above: np.ndarray, dose_tied: np.ndarray) -> np.ndarray:
+    """The dose part: expected value (fair ties) of "the true dose ranks first among the true
+    molecule's own doses": 1 / t when no own dose is strictly above it (a = 0), else 0."""
+    return fair_top_k(dose_above, dose_tied, 1)
+
+
+def dose_identity_values(counts: RankCounts) -> np.ndarray:
+    """(n_queries, 3) float64 fair per-query values, columns in DOSE_IDENTITY order.
+
+    - dose part: :func:`fair_dose_first` of ``counts.dose_above``, ``counts.dose_tied`` (the true
+      molecule's own doses strictly above / tied with the true candidate): is the right dose the
+      molecule's best-scoring one? Chance 1 / (the molecule's doses).
+    - identity part, top-K% for K = 1, 5: :func:`fair_top_k` among only the ``counts.n_level``
+      candidates at the true candidate's dose level (one per molecule at that dose), with
+      k = ceil(K * n_level / 100) per query: is the right molecule found when the dose is given?
+    counts: from :func:`pheno_bench.ranking.retrieval_counts` (its dose and level fields filled;
+    pass ``candidate_dose`` there for real levels, else the level is every candidate).
+    """
+    if counts.dose_above is None or counts.level_above is None:
+        raise ValueError("these counts have no dose or dose-level fields: compute them with retrieval_counts")
+    columns = [fair_dose_first(counts.dose_above, counts.dose_tied)]
+    columns += [fair_top_k(counts.level_above, counts.level_tied, top_k_count(p, counts.n_level)) for p in TOP_PERCENTS]
+    return np.column_stack(columns).astype(np.float64)
+
+
+def dose_identity_chance(n_doses: np.ndarray, n_level: np.ndarray) -> np.ndarray:
+    """(n_queries, 3) chance levels of :func:`dose_identity_values`: its own formulas on a full tie
+    (every own dose tied, every candidate at the level tied), so a constant embedding scores exactly
+    this. n_doses, n_level: (n_queries,) the true molecule's candidates and the candidates at the
+    true dose level (``counts.n_doses``, ``counts.n_level``)."""
+    n_doses, n_level = np.asarray(n_doses, dtype=np.int64), np.asarray(n_level, dtype=np.int64)
+    zeros = np.zeros(len(n_doses), dtype=np.int64)
+    full = RankCounts(zeros, n_level, zeros, n_level - n_doses, n_doses, zeros, n_doses, n_doses, zeros, n_level, n_level)
+    return dose_identity_values(full)
+
+
 def bootstrap_weights(n_molecules: int, *, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """(1 + n_resamples, n_molecules) float64: row 0 all ones (the point estimate), then the
     multiplicity of each molecule in each resample of n_molecules drawn with replacement."""
@@ -107,78 +148,100 @@ def bootstrap_weights(n_molecules: int, *, n_resamples: int, rng: np.random.Gene
     return np.vstack([np.ones((1, n_molecules)), counts]).astype(np.float64)
 
 
-def _times(weights: np.ndarray, matrix: sparse.csr_matrix) -> np.ndarray:
-    """weights (rows, n) @ matrix (n, m) as a dense array: BLAS when the matrix is small enough to densify."""
-    if matrix.shape[0] * matrix.shape[1] <= 1 << 22:
-        return weights @ matrix.toarray()
-    return np.ascontiguousarray(weights @ matrix)  # scipy returns it column-major
+def _pair_sums(columns: np.ndarray, molecule: np.ndarray, group: np.ndarray, n_molecules: int) -> sparse.csr_matrix:
+    """(n_molecules, n_groups * c) per (molecule, group) sums of the c columns of ``columns`` (n, c):
+    one entry per pair and column, so weights @ it is every group's weighted sums."""
+    return cached(_pair_sums_of, np.ascontiguousarray(columns, dtype=np.float64), np.asarray(molecule, dtype=np.int64), np.asarray(group, dtype=np.int64), int(n_molecules))
 
 
-def grouped_lower_median(values: np.ndarray, group: np.ndarray, molecule: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def _pair_sums_of(columns: np.ndarray, molecule: np.ndarray, group: np.ndarray, n_molecules: int) -> sparse.csr_matrix:
+    n_groups, c = int(group.max()) + 1, columns.shape[1]
+    pairs, pair_of = np.unique(group.astype(np.int64) * n_molecules + molecule, return_inverse=True)
+    pair_of = pair_of.reshape(-1)
+    sums = np.column_stack([np.bincount(pair_of, weights=columns[:, j], minlength=pairs.size) for j in range(c)])
+    return sparse.csr_matrix(
+        (sums.ravel(), (np.repeat(pairs % n_molecules, c), ((pairs // n_molecules)[:, None] * c + np.arange(c)).ravel())), shape=(n_molecules, n_groups * c)
+    )
+
+
+def grouped_lower_median(values: np.ndarray, group: np.ndarray, molecule: np.ndarray, weights: np.ndarray, *, extra=None):
     """Lower median of ``values`` in each group, under each row of molecule weights.
 
     values, group, molecule: (n,); group codes 0..n_groups-1, each present; molecule codes index the
     columns of weights (rows, n_molecules); a value counts with its molecule's weight.
     Returns (rows, n_groups): the smallest v with weight(values <= v) >= half the group's weight
-    (NaN where that weight is zero). Sorted values are cut into blocks whose weights come from one
-    matrix product; only the block holding each median is expanded, so no (rows, n) array is made.
-    Weights are integer counts: their sums are exact in float32 below 2**24, which halves the memory traffic.
+    (NaN where that weight is zero); see :func:`pheno_bench.medians.weighted_medians` (rule "lower").
     """
-    dtype = np.float32 if len(values) * weights.max(initial=0) < 2**24 else np.float64
-    weights = weights.astype(dtype, copy=False)
-    order = np.lexsort((values, group))
-    values, group, molecule = values[order], group[order], molecule[order]
-    n, n_rows = values.size, weights.shape[0]
-    sizes = np.bincount(group)
-    block = max(8, int(np.sqrt(sizes.max())))
-    group_start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    group_blocks = -(-sizes // block)
-    block_offset = np.concatenate([[0], np.cumsum(group_blocks)[:-1]])
-    block_group = np.repeat(np.arange(sizes.size), group_blocks)
-    in_group = np.arange(block_group.size) - block_offset[block_group]
-    block_of = block_offset[group] + (np.arange(n) - group_start[group]) // block
-    counts = sparse.csr_matrix((np.ones(n, dtype), (molecule, block_of)), shape=(weights.shape[1], block_group.size))
-    through = np.cumsum(_times(weights, counts), axis=1)
-    through -= np.where(block_offset > 0, through[:, block_offset - 1], 0)[:, block_group]  # restart at each group
-    half = through[:, block_offset + group_blocks - 1] / 2
-    short = (through < half[:, block_group]).astype(np.int32)
-    first = block_offset + np.add.reduceat(short, block_offset, axis=1)  # (rows, groups): block holding the median
-    before = np.where(first > block_offset, np.take_along_axis(through, np.maximum(first - 1, 0), axis=1), 0).astype(dtype)
-    position = (group_start[block_group] + in_group * block)[first][..., None] + np.arange(block)
-    inside = position < (group_start + sizes)[None, :, None]
-    position = np.minimum(position, n - 1)
-    step = np.where(inside, weights[np.arange(n_rows)[:, None, None], molecule[position]], dtype(0))
-    offset = np.argmax(before[..., None] + np.cumsum(step, axis=2) >= half[..., None], axis=2)
-    out = values[np.take_along_axis(position, offset[..., None], axis=2)[..., 0]].astype(np.float64)
-    out[half <= 0] = np.nan
-    return out
+    return weighted_medians(values, values, group, molecule, weights, rule="lower", n_groups=int(group.max()) + 1, extra=extra)
 
 
-def grouped_estimates(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def grouped_tied_median(rank: np.ndarray, tied: np.ndarray, group: np.ndarray, molecule: np.ndarray, weights: np.ndarray, *, macro: bool = False, extra=None):
+    """(rows, n_groups) tie-aware median rank of each group under each row of molecule weights.
+
+    rank: (n,) fair mid-ranks a + (t + 1) / 2; tied: (n,) t, the candidates tied with the true one
+    (itself included); group, molecule: (n,) as in :func:`grouped_lower_median`. Each query's rank
+    is uniform over its tied block, taken continuous: a density 1/t on [a + 1/2, a + t + 1/2]
+    (so an untied rank r is the unit interval around r). The median is where the weighted mixture's
+    CDF reaches one half (the middle of the stretch where it stays there, if it is flat there).
+
+    micro (``macro=False``): every query weighs its molecule's weight. macro: each molecule's
+    queries in the group are first mixed into one distribution (each 1 / its number of queries
+    there), and the molecules' distributions are mixed with the molecules' weights: the median of
+    the pooled rank distribution of an average molecule.
+
+    A constant embedding (t = n for every query) gets (n + 1) / 2 exactly, like the chance level computed
+    by this same function; a query-blind file that ties blocks of candidates gets chance too
+    (the pooled distribution of a block-tied ranking is uniform over 1..n), where the median of
+    mid-ranks could be gamed below chance.
+    """
+    tied = np.asarray(tied, dtype=np.float64)
+    rank = np.asarray(rank, dtype=np.float64)
+    mass = None
+    if macro:
+        width = int(molecule.max(initial=0)) + 1
+        cells, cell_of = np.unique(group.astype(np.int64) * width + molecule, return_inverse=True)
+        mass = 1.0 / np.bincount(cell_of.reshape(-1))[cell_of.reshape(-1)]
+    return weighted_medians(rank - tied / 2, rank + tied / 2, group, molecule, weights, mass=mass, rule="tied", n_groups=int(group.max()) + 1, extra=extra)
+
+
+def grouped_estimates(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, weights: np.ndarray, *, tied: np.ndarray | None = None) -> np.ndarray:
     """(rows, n_groups, 6) micro averages of every metric of every group under each row of molecule weights.
 
     values: (n, 6) from :func:`query_values` (last column the rank); molecule, group: (n,), group codes
     0..n_groups-1 all present; weights: (rows, n_molecules), row 0 all ones for the plain estimate.
-    Means are ratio estimates: weighted sums over weighted query counts; the rank column is the lower median.
+    Means are ratio estimates: weighted per-molecule sums over weighted per-molecule query counts (one
+    matrix product for all groups and rows). The rank column is the lower median of the mid-ranks,
+    or, given ``tied`` (n,) (each query's tied block t), the tie-aware median of
+    :func:`grouped_tied_median`.
     """
-    n_groups = int(group.max()) + 1
-    cells = np.column_stack([values[:, :5], np.ones(len(values))])
-    sums = sparse.csr_matrix(
-        (cells.ravel(), (np.repeat(molecule, 6), (group[:, None] * 6 + np.arange(6)).ravel())), shape=(weights.shape[1], n_groups * 6)
-    )
-    totals = _times(weights, sums).reshape(len(weights), n_groups, 6)
+    sums = _pair_sums(np.column_stack([values[:, :5], np.ones(len(values))]), molecule, group, weights.shape[1])
+    if tied is None:
+        median, totals = grouped_lower_median(values[:, 5], group, molecule, weights, extra=sums)
+    else:
+        median, totals = grouped_tied_median(values[:, 5], tied, group, molecule, weights, extra=sums)
+    return np.concatenate([_ratios(totals, len(weights)), median[..., None]], axis=2)
+
+
+def _ratios(totals: np.ndarray, rows: int) -> np.ndarray:
+    """(rows, n_groups, 5) weighted sums of the 5 mean columns over the weighted query counts."""
+    totals = totals.reshape(rows, -1, 6)
     with np.errstate(invalid="ignore", divide="ignore"):
-        means = totals[..., :5] / totals[..., 5:]
-    return np.concatenate([means, grouped_lower_median(values[:, 5], group, molecule, weights)[..., None]], axis=2)
+        return totals[..., :5] / totals[..., 5:]
 
 
-def macro_estimates(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(rows, n_groups, 6) macro averages: each molecule's mean (its lower-median rank), then the
-    weighted mean (lower median) over the molecules of the group."""
+def macro_estimates(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, weights: np.ndarray, *, tied: np.ndarray | None = None) -> np.ndarray:
+    """(rows, n_groups, 6) macro averages: each molecule's mean, then the weighted mean over the
+    molecules of the group. The rank column: the lower median over molecules of each molecule's
+    lower-median rank, or, given ``tied`` (n,), the tie-aware macro median of :func:`grouped_tied_median`."""
     width = int(molecule.max(initial=0)) + 1
     cells, inverse = np.unique(group.astype(np.int64) * width + molecule, return_inverse=True)
+    inverse = inverse.reshape(-1)
     counts = np.bincount(inverse)
     means = np.column_stack([np.bincount(inverse, weights=values[:, j]) for j in range(5)]) / counts[:, None]
+    if tied is not None:
+        sums = _pair_sums(np.column_stack([means, np.ones(len(means))]), cells % width, cells // width, weights.shape[1])
+        median, totals = grouped_tied_median(values[:, 5], tied, group, molecule, weights, macro=True, extra=sums)
+        return np.concatenate([_ratios(totals, len(weights)), median[..., None]], axis=2)
     order = np.lexsort((values[:, 5], inverse))
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     medians = values[order, 5][starts + (counts - 1) // 2]
@@ -190,9 +253,13 @@ def intervals(samples: np.ndarray, level: float = CI_LEVEL) -> np.ndarray:
     quantile); resamples where a subset drew no molecule (NaN) are dropped; none left: NaN."""
     if len(samples) == 0:
         return np.full((2, *samples.shape[1:]), np.nan)
-    ordered = np.sort(samples, axis=0)  # NaN last
     valid = (~np.isnan(samples)).sum(axis=0)
     last = np.maximum(valid - 1, 0)
+    if (valid == len(samples)).all():  # the usual case: only the order statistics needed are placed
+        ranks = [int(np.floor((len(samples) - 1) * q)) for q in ((1 - level) / 2, (1 + level) / 2)]
+        ordered = np.partition(samples, sorted({k for r in ranks for k in (r, min(r + 1, len(samples) - 1))}), axis=0)
+    else:
+        ordered = np.sort(samples, axis=0)  # NaN last
     bounds = []
     for q in ((1 - level) / 2, (1 + level) / 2):
         position = last * q

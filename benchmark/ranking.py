@@ -7,30 +7,52 @@ Three steps per block of queries:
    same unit vectors); under dot each query is divided by its largest absolute entry and all
    candidates by the largest entry of any candidate (positive factors: the ranking of every query
    is unchanged). Similarities are then bounded by the dimension and never overflow.
-2. **Screen in float32**: one chunked matrix product. Its error on every score is bounded by
-   ``err = gamma(dim + 3) * ||q|| * max_c ||c||`` (``gamma(n) = n u / (1 - n u)``, u = 2^-24, rounding of the
-   inputs to float32 included), so a candidate more than ``band = 2 err + tol`` above the true
-   candidate's float32 score is certainly above it in exact arithmetic, and one more than ``band``
-   below is certainly below.
+2. **Screen in float32**: a matrix product per tile of the block (rows x ``TILE_COLUMNS``
+   candidates), any summation order. Its error on every score is bounded by
+   ``err32 = gamma32(dim + 3) * ||q|| * max_c ||c||`` (``gamma(n) = n u / (1 - n u)``, u = 2^-24,
+   rounding of the inputs to float32 included). The references are float64 scores computed before
+   the pass (error at most ``err64 = gamma64(dim + 2) * ||q|| * max_c ||c||``, u = 2^-53): the true
+   candidate's and, when another dose of the true molecule is strictly above it, that molecule's
+   best dose. With ``band = err32 + tol + 3 err64``, a candidate whose float32 score is more than
+   ``band`` above a reference has an exact score more than ``tol + 2 err64`` above the reference's,
+   so its float64 score is more than ``tol`` above the float64 reference: it is above, and would be
+   found above in float64 too; likewise below. The comparisons are made in float32 against the
+   float32 thresholds nearest inside (largest float32 <= ref + band, smallest >= ref - band): for a
+   float32 score they are the same comparisons as against the float64 thresholds, so the screen
+   decides exactly what the float64 comparison would, never approximately. (Scorer 3.0 centred a
+   band of 2 err32 + tol on the true candidate's float32 score; both bands leave every decision
+   to the float64 rule, so the counts are the same.)
 3. **Decide in float64**: only candidates inside the band are rescored in float64 (products of
-   float32 numbers are exact in float64). Two scores are **tied** when they differ by at most
+   float32 numbers are exact in float64), one fixed-order dot product each; a row whose band
+   holds more than ``DENSE_BAND`` such candidates (a constant embedding) is rescored whole with
+   one float64 matrix product. Two scores are **tied** when they differ by at most
    ``tol = TIE_RTOL * ||q|| * max_c ||c||`` in float64 (TIE_RTOL = 1e-12: identical vectors, or vectors
-   equal up to float rounding of a positive factor, tie; BLAS summation order moves float64 scores
-   by about 1e-16). The counts therefore do not depend on BLAS thread count or summation order.
+   equal up to float rounding of a positive factor, tie; summation order moves float64 scores by
+   about 1e-16). The counts therefore do not depend on BLAS, thread count, block or tile sizes, or
+   summation order.
+
+The counting pass (:mod:`pheno_bench.ranking_kernels`, compiled with numba) reads each float32 score once,
+right after the product of its tile while the tile is still in cache, and counts the thresholds
+branch-free; band positions are looked at only in rows whose band holds a candidate other than
+the true molecule's own doses (whose float64 scores are already known).
 
 Per query the result is a :class:`RankCounts`: ``above`` candidates strictly above the true one and
 ``tied`` tied with it (itself included); at the molecule level, relative to the best-scoring dose
 of the true molecule, ``molecule_above`` candidates of other molecules strictly above,
 ``molecule_tied`` of other molecules tied with it and ``own_tied`` doses of the true molecule tied
-with it (at least 1). :mod:`pheno_bench.metrics` turns them into expected values under uniformly
-random tie-breaking.
+with it (at least 1); among the true molecule's own doses, ``dose_above`` strictly above the true
+candidate and ``dose_tied`` tied with it (itself included); among the ``n_level`` candidates at the
+true candidate's dose level (``candidate_dose``), ``level_above`` strictly above it and
+``level_tied`` tied with it. :mod:`pheno_bench.metrics` turns them into expected values under
+uniformly random tie-breaking.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -38,26 +60,40 @@ from pheno_bench.errors import PhenoBenchError
 
 UNIT_ROUNDOFF = 2.0**-24  # float32
 TIE_RTOL = 1e-12
-#: rows whose band holds more candidates than this are rescored with one float64 row product
+#: rows whose band holds more candidates of unknown float64 score than this are rescored with one float64 row product
 DENSE_BAND = 256
-#: rows of scores processed together after the matrix product (about 2 MB at 20k candidates: cache-resident)
-SUB_ROWS = 32
-#: threads for the comparisons of a block (the matrix product itself uses BLAS's threads)
+#: candidates per tile of the float32 product (a 512-row tile is 1 MB: it stays in the core's cache for the counting pass)
+TILE_COLUMNS = 512
+#: query rows per block (one worker's unit of work); fewer when ``memory_mb`` asks for less
+BLOCK_ROWS = 512
+#: worker threads: each runs its own single-threaded matrix products and counting passes on whole blocks
 WORKERS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
 @dataclass
 class RankCounts:
-    """Exact tie-aware counts per query, all int64 (n_queries,)."""
+    """Exact tie-aware counts per query, all int64 (n_queries,).
+
+    The first five are always present. The dose fields (``dose_above``, ``dose_tied``,
+    ``n_doses``: the true molecule's candidates) and the dose-level fields (``level_above``,
+    ``level_tied``, ``n_level``: candidates at the true candidate's dose level) are filled by
+    :func:`retrieval_counts` (None when built by hand without them).
+    """
 
     above: np.ndarray
     tied: np.ndarray
     molecule_above: np.ndarray
     molecule_tied: np.ndarray
     own_tied: np.ndarray
+    dose_above: np.ndarray | None = None
+    dose_tied: np.ndarray | None = None
+    n_doses: np.ndarray | None = None
+    level_above: np.ndarray | None = None
+    level_tied: np.ndarray | None = None
+    n_level: np.ndarray | None = None
 
     def take(self, index: np.ndarray) -> "RankCounts":
-        return RankCounts(*(getattr(self, f)[index] for f in ("above", "tied", "molecule_above", "molecule_tied", "own_tied")))
+        return RankCounts(*(None if getattr(self, f.name) is None else getattr(self, f.name)[index] for f in fields(self)))
 
 
 def scale_factors(x: np.ndarray, *, similarity: str, rows: bool) -> np.ndarray:
@@ -89,7 +125,8 @@ def scale_factors(x: np.ndarray, *, similarity: str, rows: bool) -> np.ndarray:
 
 
 def _scaled(x: np.ndarray, factors: np.ndarray) -> np.ndarray:
-    out = x.astype(np.float64) * factors[:, None]
+    out = x.astype(np.float64)
+    out *= factors[:, None]  # in place: one float64 copy
     if not np.isfinite(out).all():
         raise PhenoBenchError("similarities of these embeddings cannot be represented in float64; rescale the embeddings")
     return out
@@ -106,66 +143,22 @@ def _members(candidate_molecule: np.ndarray) -> np.ndarray:
     return members
 
 
-def _popcount(mask: np.ndarray) -> np.ndarray:
-    """Per row of a bool (rows, n padded to 8) buffer: how many are True."""
-    return np.bitwise_count(mask.view(np.uint64)).sum(axis=1, dtype=np.int64)
 
-
-class _Counter:
-    """Counts above / tied around per-row float64 references, screening with the float32 scores.
-
-    Works on one block of float32 scores at a time, in place (no copy of the block): two
-    comparisons per reference, popcounts and the band's positions read from 64-bit words (the band
-    is sparse, so only words holding a band candidate are expanded).
-    """
-
-    def __init__(self, candidates64: np.ndarray, rows: int, n: int):
-        self.c64 = candidates64
-        self.n = n
-        self.padded = -(-n // 8) * 8
-        self.gt = np.zeros((rows, self.padded), dtype=bool)
-        self.ge = np.zeros((rows, self.padded), dtype=bool)
-
-    def _band(self, ge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, cols) of the True entries of a sparse bool block, via its nonzero 64-bit words."""
-        words = ge.view(np.uint64)
-        word_rows, word_cols = np.divmod(np.flatnonzero(words.ravel() != 0), words.shape[1])  # bool scan: fastest in numpy
-        octets = ge.reshape(ge.shape[0], -1, 8)[word_rows, word_cols]  # (k, 8)
-        which, offset = np.nonzero(octets)
-        return word_rows[which], word_cols[which] * 8 + offset
-
-    def count(self, sims: np.ndarray, q64: np.ndarray, center32: np.ndarray, ref64: np.ndarray, band: np.ndarray, tol: np.ndarray, rows: np.ndarray | None = None):
-        """(above, tied) per row of ``sims`` (rows, n) relative to ref64 (exact float64 reference).
-
-        center32: the float32 score the band is centred on. rows: only these rows matter (others
-        get 0); the block is still compared whole (cheaper than copying the rows out).
-        """
-        n_rows, n = sims.shape
-        gt, ge = self.gt[:n_rows], self.ge[:n_rows]
-        hi, lo = center32 + band, center32 - band
-        if rows is not None:  # rows that do not matter: thresholds that nothing passes
-            skip = np.ones(n_rows, dtype=bool)
-            skip[rows] = False
-            hi, lo = np.where(skip, np.inf, hi), np.where(skip, np.inf, lo)
-        np.greater(sims, hi[:, None], out=gt[:, :n])
-        np.greater_equal(sims, lo[:, None], out=ge[:, :n])
-        above = _popcount(gt)
-        np.bitwise_xor(ge.view(np.uint64), gt.view(np.uint64), out=ge.view(np.uint64))  # gt is inside ge: the band
-        in_band = _popcount(ge)
-        dense = np.flatnonzero(in_band > DENSE_BAND)
-        if dense.size:
-            ge[dense] = False
-        band_rows, band_cols = self._band(ge)
-        scores = np.einsum("ij,ij->i", q64[band_rows], self.c64[band_cols])
-        diff = scores - ref64[band_rows]
-        above += np.bincount(band_rows[diff > tol[band_rows]], minlength=n_rows)
-        tied = np.bincount(band_rows[np.abs(diff) <= tol[band_rows]], minlength=n_rows)
-        for start in range(0, dense.size, 64):  # degenerate rows (e.g. a constant embedding): whole rows in float64
-            part = dense[start : start + 64]
-            full = q64[part] @ self.c64.T - ref64[part, None]
-            above[part] = (full > tol[part, None]).sum(axis=1)
-            tied[part] = (np.abs(full) <= tol[part, None]).sum(axis=1)
-        return above, tied.astype(np.int64)
+def _rescore_dense(q64: np.ndarray, c64: np.ndarray, ref: np.ndarray, tol: np.ndarray, level_lo: np.ndarray, level_hi: np.ndarray) -> np.ndarray:
+    """(rows, 6) [above, tied, level above, level tied, best-dose above, best-dose tied] of rows
+    whose band is too wide to rescore one by one: every candidate decided in float64 (one row product)."""
+    out = np.empty((len(q64), 6), dtype=np.int64)
+    columns = np.arange(len(c64))
+    for start in range(0, len(q64), 64):
+        part = slice(start, start + 64)
+        full = q64[part] @ c64.T
+        t = tol[part, None]
+        d = full - ref[part, 0:1]
+        up, tie = d > t, np.abs(d) <= t
+        level = (columns >= level_lo[part, None]) & (columns < level_hi[part, None])
+        d = full - ref[part, 1:2]
+        out[part] = np.column_stack([up.sum(1), tie.sum(1), (up & level).sum(1), (tie & level).sum(1), (d > t).sum(1), (np.abs(d) <= t).sum(1)])
+    return out
 
 
 def retrieval_counts(
@@ -174,6 +167,7 @@ def retrieval_counts(
     *,
     true_index: np.ndarray,
     candidate_molecule: np.ndarray,
+    candidate_dose: np.ndarray | None = None,
     similarity: str = "cosine",
     memory_mb: float = 64,
 ) -> RankCounts:
@@ -181,72 +175,95 @@ def retrieval_counts(
 
     queries: (n_queries, dim), candidates: (n_candidates, dim), any float dtype, finite, raw (the
     rescaling is done here); true_index: (n_queries,) row of each query's true candidate;
-    candidate_molecule: (n_candidates,) molecule code of each candidate.
-    Memory: the float32 similarity block plus two bool blocks stay within ``memory_mb``.
+    candidate_molecule: (n_candidates,) molecule code of each candidate; candidate_dose:
+    (n_candidates,) dose-level code (any sortable values) of each candidate, for the ``level_*``
+    counts (None: one level, so they equal ``above`` and ``tied``).
+    Memory: the float32 tiles of all workers stay within ``memory_mb`` (at most BLOCK_ROWS x
+    TILE_COLUMNS floats each); besides them, a float64 and a float32 copy of the candidates.
     """
+    from threadpoolctl import threadpool_limits
+
+    from pheno_bench import ranking_kernels as kernels  # numba: compiled (or loaded from its cache) on first use
+
     n_queries, n = len(queries), len(candidates)
     dim = queries.shape[1]
-    q_factor = scale_factors(queries, similarity=similarity, rows=True)
-    c64 = _scaled(candidates, scale_factors(candidates, similarity=similarity, rows=False))
-    c32t = np.ascontiguousarray(c64.T.astype(np.float32))
+    true_index = np.asarray(true_index, dtype=np.int64)
+    candidate_molecule = np.asarray(candidate_molecule, dtype=np.int64)
+    codes = np.zeros(n, dtype=np.int64) if candidate_dose is None else np.unique(np.asarray(candidate_dose), return_inverse=True)[1].reshape(-1)
+    if codes.shape != (n,):
+        raise PhenoBenchError(f"candidate_dose has {codes.size} entries for {n} candidates")
+    # the pass's column order: candidates grouped by dose level, so a query's level is one column range
+    order = np.argsort(codes, kind="stable")
+    column = np.empty(n, dtype=np.int64)
+    column[order] = np.arange(n)
+    c64 = _scaled(candidates[order], scale_factors(candidates, similarity=similarity, rows=False)[order])
     c_max = float(np.linalg.norm(c64, axis=1).max(initial=0.0))
-    query_members = _members(candidate_molecule)[candidate_molecule[true_index]]
+    sorted_codes = codes[order]
+    true_code = codes[true_index]
+    level_lo = np.searchsorted(sorted_codes, true_code, side="left").astype(np.int64)
+    level_hi = np.searchsorted(sorted_codes, true_code, side="right").astype(np.int64)
+    true_col = column[true_index]
+    members = _members(candidate_molecule)
+    members = np.where(members >= 0, column[np.maximum(members, 0)], -1)
+    query_molecule = candidate_molecule[true_index]
     gamma = (dim + 3) * UNIT_ROUNDOFF / (1 - (dim + 3) * UNIT_ROUNDOFF)
-    rows = max(1, int(memory_mb * 2**20) // (4 * n))  # the float32 block; the bool buffers are SUB_ROWS rows per worker
-    workers = max(1, min(WORKERS, rows // 16))
-    counters = [_Counter(c64, min(SUB_ROWS, rows), n) for _ in range(workers)]
-    sims_buffer = np.empty((rows, n), dtype=np.float32)
-    out = {f: np.empty(n_queries, dtype=np.int64) for f in ("above", "tied", "molecule_above", "molecule_tied", "own_tied")}
+    tile_columns = max(1, min(TILE_COLUMNS, n))
+    tiles = [(c0, np.ascontiguousarray(c64[c0 : c0 + tile_columns].T.astype(np.float32))) for c0 in range(0, n, tile_columns)]
+    workers = max(1, min(WORKERS, -(-n_queries // 64)))
+    rows = max(1, min(BLOCK_ROWS, int(memory_mb * 2**20) // (4 * tile_columns * workers)))
+    names = [f.name for f in fields(RankCounts)]
+    out = {name: np.empty(n_queries, dtype=np.int64) for name in names}
+    A = kernels  # accumulator column indices
 
-    def work(counter: _Counter, sims: np.ndarray, q64: np.ndarray, start: int, stop: int) -> None:
-        """Counts of queries start..stop (their rows of the block: sims, q64), in sub-blocks of
-        SUB_ROWS rows whose scores stay in cache across the comparisons; writes into ``out``."""
-        for a in range(0, stop - start, SUB_ROWS):
-            b = min(a + SUB_ROWS, stop - start)
-            work_rows(counter, sims[a:b], q64[a:b], start + a, start + b)
+    def run_block(start: int, buffer: np.ndarray) -> None:
+        stop = min(start + rows, n_queries)
+        b = stop - start
+        q64 = _scaled(queries[start:stop], scale_factors(queries[start:stop], similarity=similarity, rows=True))  # per row: in the workers
+        q32 = q64.astype(np.float32)
+        own = members[query_molecule[start:stop]]
+        ref, tol = np.empty((b, 2)), np.empty(b)
+        thresholds, own64, small = np.empty((b, 4), dtype=np.float32), np.empty(own.shape), np.empty((b, 3), dtype=np.int64)
+        kernels.prepare(q64, c64, true_col[start:stop], own, c_max, gamma, TIE_RTOL, ref, tol, thresholds, own64, small)
+        acc = np.zeros((b, len(kernels.ACC)), dtype=np.int64)
+        lo, hi = level_lo[start:stop], level_hi[start:stop]
+        for c0, tile in tiles:
+            sims = buffer[: b * tile.shape[1]].reshape(b, tile.shape[1])
+            np.matmul(q32, tile, out=sims)
+            kernels.count_tile(sims, c0, q64, c64, own, own64, ref, tol, thresholds, lo, hi, DENSE_BAND, acc)
+        counts = np.column_stack([
+            acc[:, A.GT] + acc[:, A.ABOVE], acc[:, A.TIED], acc[:, A.L_GT] + acc[:, A.L_ABOVE], acc[:, A.L_TIED],
+            acc[:, A.M_GT] + acc[:, A.M_ABOVE], acc[:, A.M_TIED],
+        ])
+        dense = np.flatnonzero(acc[:, A.DENSE])
+        if dense.size:
+            counts[dense] = _rescore_dense(q64[dense], c64, ref[dense], tol[dense], lo[dense], hi[dense])
+        above, tied, l_above, l_tied, m_above, m_tied = counts.T
+        better = thresholds[:, 2] != np.inf  # the molecule's reference is its best dose, not the true one
+        part = slice(start, stop)
+        out["above"][part], out["tied"][part] = above, tied
+        out["molecule_above"][part] = np.where(better, m_above, above)  # no own dose is strictly above the reference
+        out["molecule_tied"][part] = np.where(better, m_tied, tied) - small[:, 0]
+        out["own_tied"][part], out["dose_above"][part], out["dose_tied"][part] = small.T
+        out["n_doses"][part] = (own >= 0).sum(axis=1)
+        out["level_above"][part], out["level_tied"][part], out["n_level"][part] = l_above, l_tied, hi - lo
 
-    def work_rows(counter: _Counter, sims: np.ndarray, q64: np.ndarray, start: int, stop: int) -> None:
-        local = np.arange(stop - start)
-        scale = np.sqrt(np.einsum("ij,ij->i", q64, q64)) * c_max
-        tol = TIE_RTOL * scale
-        band = 2 * gamma * scale + tol + 1e-300
-        true = true_index[start:stop]
-        true64 = np.einsum("ij,ij->i", q64, c64[true])
-        above, tied = counter.count(sims, q64, sims[local, true], true64, band, tol)
-        # the true molecule's doses, exactly
-        cols = query_members[start:stop]
-        own64 = np.where(cols >= 0, np.einsum("ijk,ik->ij", c64[np.maximum(cols, 0)], q64), -np.inf)
-        best = own64.max(axis=1)
-        better = (own64 > (true64 + tol)[:, None]).any(axis=1)  # another dose of the true molecule is strictly above
-        ref = np.where(better, best, true64)
-        own_tied = (np.abs(own64 - ref[:, None]) <= tol[:, None]).sum(axis=1)
-        mol_above, mol_tied_all = above.copy(), tied.copy()
-        if better.any():
-            which = np.flatnonzero(better)
-            best_col = np.take_along_axis(cols, own64.argmax(axis=1)[:, None], axis=1)[:, 0]
-            b_above, b_tied = counter.count(sims, q64, sims[local, best_col], best, band, tol, rows=which)
-            mol_above[which], mol_tied_all[which] = b_above[which], b_tied[which]
-        out["above"][start:stop] = above
-        out["tied"][start:stop] = tied
-        out["molecule_above"][start:stop] = mol_above  # no own dose is strictly above the reference
-        out["molecule_tied"][start:stop] = mol_tied_all - own_tied
-        out["own_tied"][start:stop] = own_tied
+    starts = iter(range(0, n_queries, rows))
+    lock = threading.Lock()
 
-    pool = ThreadPoolExecutor(workers) if workers > 1 else None
-    try:
-        for start in range(0, n_queries, rows):
-            stop = min(start + rows, n_queries)
-            q64 = _scaled(queries[start:stop], q_factor[start:stop])
-            sims = np.matmul(q64.astype(np.float32), c32t, out=sims_buffer[: stop - start])
-            cuts = np.linspace(0, stop - start, min(workers, stop - start) + 1).astype(int)
-            jobs = [(counters[i], sims[a:b], q64[a:b], start + a, start + b) for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:]))]
-            if pool is None or len(jobs) == 1:
-                for job in jobs:
-                    work(*job)
-            else:  # numpy releases the GIL in its loops: the comparisons of the block run on every core
-                for future in [pool.submit(work, *job) for job in jobs]:
-                    future.result()
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    def worker() -> None:
+        """Takes the next block until none is left (no barrier between blocks)."""
+        buffer = np.empty(rows * tile_columns, dtype=np.float32)
+        while True:
+            with lock:
+                start = next(starts, None)
+            if start is None:
+                return
+            run_block(start, buffer)
+
+    if workers == 1:
+        worker()
+    else:  # one BLAS thread per worker: the workers are the parallelism
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+            for future in [pool.submit(worker) for _ in range(workers)]:
+                future.result()
     return RankCounts(**out)

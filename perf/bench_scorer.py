@@ -1,5 +1,6 @@
-"""Scorer speed and memory on synthetic data (issue 8 targets: ranking within 1.25x of the bare
-matrix product with the float64 near-tie pass included; bootstrap <= 10% of scoring; <= 2 GB).
+"""Scorer speed and memory on synthetic data (issue 16 targets: ranking within 1.2x of the bare
+matrix product with the float64 near-tie pass included; bootstrap <= 10% of scoring; peak memory
+of scoring not above scorer 3.0's).
 
     python perf/bench_scorer.py                      # 100k queries x 20k candidates x 256 dims
     python perf/bench_scorer.py --queries 20000      # a quicker run
@@ -9,18 +10,23 @@ Each phase runs in a fresh subprocess so that its peak resident memory (ru_maxrs
 - score:  the scorer's exact counts (float32 screen + float64 near-tie rescoring, per query and
           averaged views, diagnostics), interleaved with the floor: the bare chunked products
           queries @ candidates.T it must do (output discarded); then the summaries (micro and
-          macro, every subset) with and without the molecule bootstrap.
+          macro, every subset) with and without the molecule bootstrap, with today's median rank
+          and with the tie-aware median of issue 19 (wired here the way evaluate will call it).
+- compile: the first call of the compiled kernels in a fresh process, with numba's cache empty
+          (a first install) and with it filled (every later process).
 - read:   reading and validating a submission parquet of the same size.
 - naive:  full similarity matrix + full argsort of every row, at --naive x --naive, against the
           scorer's ranks on the same data.
 
 Timings are the best of --repeats runs, wall and CPU (process) seconds: on a shared machine the
-CPU time and the ratios of interleaved runs are steadier than wall time.
+CPU time and the ratios of interleaved runs are steadier than wall time. The load average and
+``uptime`` are printed before and after: quote them with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -34,8 +40,9 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_info
 
-from pheno_bench.evaluate import SplitKey, bootstrap_weights, rank_split
-from pheno_bench.evaluate import summarise as summarise_view
+from pheno_bench.metrics import bootstrap_weights
+from pheno_bench.scoring import SplitKey, rank_split
+from pheno_bench.scoring import summarise as summarise_view
 from pheno_bench.ranking import retrieval_counts
 from pheno_bench.submission import read_submission, write_submission
 
@@ -93,22 +100,38 @@ def phase_score(args) -> dict:
             for start in range(0, len(x), rows):
                 x[start : start + rows] @ candidates_t
 
-    out = {"chunk_rows": rows, "matmul": [], "rank": []}
+    import pheno_bench.scoring.views as evaluate  # where rank_split looks up retrieval_counts
+
+    counting = [0.0]
+    original = evaluate.retrieval_counts
+
+    def counted(*a, **k):  # the exact counts alone, inside rank_split
+        start = time.perf_counter()
+        try:
+            return original(*a, **k)
+        finally:
+            counting[0] += time.perf_counter() - start
+
+    evaluate.retrieval_counts = counted
+    out = {"chunk_rows": rows, "matmul": [], "rank": [], "counts": []}
     for _ in range(args.repeats):  # interleaved, so both see the same load
         out["matmul"].append(timed(floor)[:2])
+        counting[0] = 0.0
         *seconds, ranked = timed(lambda: rank_split(key, queries, candidates, memory_mb=args.memory_mb))
         out["rank"].append(seconds)
-    for label, n in (("summary", 0), ("summary_bootstrap", args.bootstrap)):
-        def summarise():
-            weights = bootstrap_weights(key.n_molecules, n_resamples=n, rng=np.random.default_rng(0))
-            return [summarise_view(view, key.split, weights) for view in (ranked.per_query, ranked.averaged)]
+        out["counts"].append(counting[0])
+    evaluate.retrieval_counts = original
+    for median in ("lower", "tied") if tie_aware_available() else ("lower",):
+        for label, n in (("summary", 0), ("summary_bootstrap", args.bootstrap)):
+            def summarise():
+                weights = bootstrap_weights(key.n_molecules, n_resamples=n, rng=np.random.default_rng(0))
+                with tie_aware_median(median == "tied"):
+                    return [summarise_view(view, key.split, weights) for view in (ranked.per_query, ranked.averaged)]
 
-        out[label] = timed(summarise, args.repeats)[:2]
+            out[label + ("_tied" if median == "tied" else "")] = timed(summarise, args.repeats)[:2]
     from pheno_bench.scoring import partitions
 
     out["n_subsets"] = sum(len(names) for _, _, names in partitions(ranked.per_query, key.split))
-    counts = ranked.per_query.counts
-    out["band_mean"] = None  # filled by the naive phase
     return out
 
 
@@ -143,29 +166,105 @@ def phase_naive(args) -> dict:
             "ties": int((counts.tied > 1).sum())}
 
 
-PHASES = {"score": phase_score, "read": phase_read, "naive": phase_naive}
+def tie_aware_available() -> bool:
+    import pheno_bench.metrics
+
+    return hasattr(pheno_bench.metrics, "grouped_tied_median")
+
+
+@contextlib.contextmanager
+def tie_aware_median(on: bool):
+    """evaluate.cell_estimates with the tie-aware median rank (issue 19), as scorer 4 will call it:
+    each query's tied block from its counts; chance: a full tie; the pessimistic view as before."""
+    import pheno_bench.scoring.summaries as ev
+    from pheno_bench.metrics import grouped_estimates, macro_estimates
+
+    if not on:
+        yield
+        return
+    original = ev.cell_estimates
+
+    def cell_estimates(view, codes, weights, molecule, which="values"):
+        keep = np.flatnonzero(codes >= 0)
+        present, group = np.unique(codes[keep], return_inverse=True)
+        tied = {"values": view.counts.tied[keep], "chance": np.full(keep.size, view.n_candidates), "pessimistic": None}[which]
+        values = getattr(view, which)[keep]
+        micro = grouped_estimates(values, molecule[keep], group, weights, tied=tied)
+        macro = macro_estimates(values, molecule[keep], group, weights, tied=tied)
+        return present, np.stack([micro, macro])
+
+    ev.cell_estimates = cell_estimates
+    try:
+        yield
+    finally:
+        ev.cell_estimates = original
+
+
+COMPILE_SCRIPT = """
+import time
+t = time.perf_counter()
+import numpy as np
+from pheno_bench.ranking import retrieval_counts
+rng = np.random.default_rng(0)
+q, c = rng.standard_normal((50, 16), dtype=np.float32), rng.standard_normal((40, 16), dtype=np.float32)
+retrieval_counts(q, c, true_index=np.arange(50) % 40, candidate_molecule=np.arange(40) // 4)
+ranking = time.perf_counter() - t
+t = time.perf_counter()
+from pheno_bench.metrics import grouped_estimates, grouped_tied_median
+values = np.column_stack([rng.random((50, 5)), np.arange(50) % 40 + 1.0])
+grouped_estimates(values, np.arange(50) % 7, np.arange(50) % 3, np.ones((2, 7)))
+grouped_tied_median(np.arange(50) % 40 + 1.0, np.ones(50), np.arange(50) % 3, np.arange(50) % 7, np.ones((2, 7)))
+print(ranking, time.perf_counter() - t)
+"""
+
+
+def phase_compile(args) -> dict:
+    """First calls in fresh processes: numba's cache empty (compile), then filled (load)."""
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        for label in ("cold", "warm"):
+            run = subprocess.run([sys.executable, "-c", COMPILE_SCRIPT], capture_output=True, text=True, check=True, env=env)
+            out[label] = [float(x) for x in run.stdout.split()]
+    return out
+
+
+PHASES = {"score": phase_score, "read": phase_read, "naive": phase_naive, "compile": phase_compile}
 
 
 def report(args, results: dict) -> None:
-    s, r, n = results["score"], results["read"], results["naive"]
+    s, r, n, c = results["score"], results["read"], results["naive"], results.get("compile")
     matmul, rank = (np.min(s[k], axis=0) for k in ("matmul", "rank"))
     ratios = [rk[0] / mm[0] for mm, rk in zip(s["matmul"], s["rank"])]
-    bootstrap = np.subtract(s["summary_bootstrap"], s["summary"])
-    scoring = rank + s["summary"]
-    total = r["read"][0] + rank[0] + s["summary_bootstrap"][0]
-    row = lambda label, pair, note="": print(f"{label:<46}{pair[0]:7.2f} /{pair[1]:7.2f}   {note}")
+    row = lambda label, pair, note="": print(f"{label:<52}{pair[0]:7.2f} /{pair[1]:7.2f}   {note}")
     print(f"\n{args.queries} queries x {args.candidates} candidates x {args.dim} dims; best of {args.repeats}; wall s / CPU s")
     row("bare chunked matmul (queries + averaged)", matmul)
     row("ranks: both views, diagnostics", rank, f"{rank[0] / matmul[0]:.2f}x the matmul (interleaved runs: {', '.join(f'{x:.2f}' for x in ratios)}; CPU {rank[1] / matmul[1]:.2f}x)")
-    row(f"summaries, no bootstrap ({s['n_subsets']} subsets per view)", s["summary"])
-    row(f"bootstrap ({args.bootstrap} resamples) adds", bootstrap, f"{100 * bootstrap[0] / scoring[0]:.1f}% of scoring (CPU {100 * bootstrap[1] / scoring[1]:.1f}%)")
+    counts = [c / mm[0] for mm, c in zip(s["matmul"], s["counts"])]
+    print(f"{'  of which the exact counts (retrieval_counts)':<52}{min(s['counts']):7.2f}            {', '.join(f'{x:.2f}' for x in counts)}x the matmul; "
+          f"the rest is evaluate's averaging, diagnostics and values")
+    for suffix, label in (("", "median of mid-ranks (scorer 3)"), ("_tied", "tie-aware median (issue 19)")):
+        if "summary" + suffix not in s:
+            continue
+        summary = np.asarray(s["summary" + suffix])
+        bootstrap = np.subtract(s["summary_bootstrap" + suffix], summary)
+        scoring = rank + summary
+        row(f"summaries, no bootstrap ({s['n_subsets']} subsets per view), {label}", summary)
+        row(f"bootstrap ({args.bootstrap} resamples) adds, {label}", bootstrap, f"{100 * bootstrap[0] / scoring[0]:.1f}% of scoring (CPU {100 * bootstrap[1] / scoring[1]:.1f}%)")
+    total = r["read"][0] + rank[0] + s["summary_bootstrap"][0]
     row(f"read + validate the submission ({r['file_mb']:.0f} MB)", r["read"])
-    print(f"{'total: read, rank, summarise':<46}{total:7.2f}            peak memory {max(s['peak_rss_mb'], r['peak_rss_mb']):.0f} MB")
+    print(f"{'total: read, rank, summarise':<52}{total:7.2f}")
+    print(f"peak memory (RSS): scoring {s['peak_rss_mb']:.0f} MB, reading {r['peak_rss_mb']:.0f} MB")
     print(
         f"naive full sort at {args.naive}x{args.naive}: {n['naive_s']:.2f} s vs scorer {n['scorer_s']:.2f} s = "
         f"{n['naive_s'] / n['scorer_s']:.1f}x faster; naive peak {n['peak_rss_mb']:.0f} MB; same rank for "
         f"{100 * n['same_rank_fraction']:.2f}% of queries, the others within {n['max_rank_difference']} (float32 near-ties the naive sort misorders)"
     )
+    if c:
+        print(
+            f"first call in a fresh process (imports included): ranking {c['cold'][0]:.1f} s, summaries {c['cold'][1]:.1f} s "
+            f"with numba's cache empty (compiling); {c['warm'][0]:.2f} s, {c['warm'][1]:.2f} s with it filled"
+        )
 
 
 def main() -> None:
@@ -185,13 +284,16 @@ def main() -> None:
         print(json.dumps(out))
         return
     blas = [(i["internal_api"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
-    print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}, BLAS {blas}, numpy {np.__version__}")
+    print(f"cpus {os.cpu_count()}, BLAS {blas}, numpy {np.__version__}")
+    print("uptime before:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     results = {}
     for phase in PHASES:
+        if phase == "compile" and not tie_aware_available():
+            continue
         proc = subprocess.run([sys.executable, __file__, "--phase", phase, *sys.argv[1:]], capture_output=True, text=True, check=True)
         results[phase] = json.loads(proc.stdout.strip().splitlines()[-1])
         print(phase, results[phase], flush=True)
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print("uptime after: ", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     report(args, results)
 
 

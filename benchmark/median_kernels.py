@@ -1,0 +1,170 @@
+"""Compiled loops (numba) of the bootstrap medians and sums of :mod:`pheno_bench.medians`.
+
+Serial, GIL-free and cached like :mod:`pheno_bench.ranking_kernels`; the caller runs chunks of
+bootstrap rows in worker threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
+
+
+@njit(**_JIT)
+def segment_cumsum(values, starts, lengths):
+    """In place: a running sum along each segment values[starts[i] : starts[i] + lengths[i]]."""
+    for i in range(starts.shape[0]):
+        total = 0.0
+        for j in range(starts[i], starts[i] + lengths[i]):
+            total += values[j]
+            values[j] = total
+
+
+@njit(**_JIT)
+def weighted_medians(
+    weights, rows, tied_rule, block_start, dense_cdf, column_start, pair_start, pair_molecule, pair_mass, gval_start, gval,
+    check_start, check_x, check_event, straddle_start, straddle_molecule, straddle_slope, straddle_count, event_start,
+    event_x, event_molecule, event_jump, event_slope, event_count, single, out,
+):
+    """Median of each group's weighted mixture, for the weight rows ``rows`` (see pheno_bench.medians).
+
+    For row r and group g: F(x) = sum over items of weight[molecule] * mass * phi(x), H = F(inf) / 2.
+    Lower rule (``tied_rule`` False, point masses): the smallest x with F(x) >= H. Tied rule
+    (uniform densities): the middle of {x: F(x) = H}; a group whose items all share one interval
+    (single[g]) has its middle, exactly. F at the group's checkpoints and H come from one matrix
+    product (dense_cdf[ri, column_start[g] + k] for the ri-th of ``rows``, the total last) when there are few columns, else
+    from the pairs' CDFs there (gval) summed here; the scan starts after the last checkpoint below
+    H (less a relative 1e-9) with the intervals open there (``straddle_*``) and walks the events
+    (merged per position and pair) to the crossing. Groups come in blocks (block_start) small
+    enough to stay in cache while every row visits them.
+    """
+    f = np.empty(max(1, np.diff(check_start).max()))
+    dense = dense_cdf.shape[1] > 0
+    for b in range(block_start.shape[0] - 1):
+        for ri in range(rows.shape[0]):
+            wr = weights[rows[ri]]
+            for g in range(block_start[b], block_start[b + 1]):
+                k0 = check_start[g]
+                kg = check_start[g + 1] - k0
+                if dense:
+                    for k in range(kg):
+                        f[k] = dense_cdf[ri, column_start[g] + k]
+                    total = dense_cdf[ri, column_start[g] + kg]
+                else:
+                    for k in range(kg):
+                        f[k] = 0.0
+                    total = 0.0
+                    for p in range(pair_start[g], pair_start[g + 1]):
+                        w = wr[pair_molecule[p]]
+                        total += w * pair_mass[p]
+                        base = gval_start[g] + (p - pair_start[g]) * kg
+                        for k in range(kg):
+                            f[k] += w * gval[base + k]
+                if not total > 0.0:
+                    out[ri, g] = np.nan
+                    continue
+                if single[g]:  # a mixture of one uniform distribution is that distribution
+                    e = event_start[g]
+                    out[ri, g] = (event_x[e] + event_x[event_start[g + 1] - 1]) / 2.0
+                    continue
+                half = total / 2.0
+                below = half * (1.0 - 1e-9)
+                s = -1  # the checkpoint the scan starts after (-1: before the group's first event)
+                for k in range(kg):
+                    if f[k] >= below:
+                        break
+                    s = k
+                value = 0.0  # F at x_prev
+                slope = 0.0  # weighted slope and count of the open intervals
+                count = 0.0
+                if s < 0:
+                    e = event_start[g]
+                    x_prev = event_x[e]  # F = 0 up to the first event
+                else:
+                    x_prev = check_x[k0 + s]
+                    value = f[s]
+                    for j in range(straddle_start[k0 + s], straddle_start[k0 + s + 1]):
+                        w = wr[straddle_molecule[j]]
+                        slope += w * straddle_slope[j]
+                        count += w * straddle_count[j]
+                    e = check_event[k0 + s]
+                end = event_start[g + 1]
+                tolerance = 1e-9 * half
+                result = np.nan
+                # fast walk while F stays clearly below H, one event at a time (events at one position
+                # see no gap); the lower rule is decided here, exactly
+                if tied_rule:
+                    while e < end:
+                        x = event_x[e]
+                        at_x = value + slope * (x - x_prev)
+                        if at_x >= below:
+                            break
+                        w = wr[event_molecule[e]]
+                        value = at_x
+                        slope += w * event_slope[e]
+                        count += w * event_count[e]
+                        x_prev = x
+                        e += 1
+                else:
+                    while e < end:
+                        value += wr[event_molecule[e]] * event_jump[e]
+                        if value >= half:
+                            result = event_x[e]
+                            break
+                        e += 1
+                if not tied_rule:
+                    out[ri, g] = result
+                    continue
+                # careful walk near H (tied rule): solve inside the linear piece; where F is flat at H
+                # (nothing with weight open), the median is the middle of the flat part
+                flat = False
+                flat_from = 0.0
+                while True:
+                    x = event_x[e] if e < end else np.inf
+                    if count > 0.0:  # F rises on [x_prev, x]
+                        if flat:
+                            result = (flat_from + x_prev) / 2.0
+                            break
+                        at_x = value + slope * (x - x_prev) if e < end else np.inf
+                        if at_x >= half:
+                            cross = min(max(x_prev + (half - value) / slope, x_prev), x)
+                            j = e  # is F flat at H right after x?
+                            c_next = count
+                            while j < end and event_x[j] == x:
+                                c_next += wr[event_molecule[j]] * event_count[j]
+                                j += 1
+                            if j < end and c_next <= 0.0 and abs(at_x - half) <= tolerance:
+                                flat = True
+                                flat_from = cross
+                            else:
+                                result = cross
+                                break
+                        value = at_x
+                    elif not flat and abs(value - half) <= tolerance:
+                        flat = True
+                        flat_from = x_prev
+                    if e >= end:
+                        break
+                    while e < end and event_x[e] == x:  # the events at x
+                        w = wr[event_molecule[e]]
+                        slope += w * event_slope[e]
+                        count += w * event_count[e]
+                        e += 1
+                    x_prev = x
+                out[ri, g] = result
+
+
+@njit(**_JIT)
+def dense_times_csr(weights, rows, indptr, indices, data, out):
+    """out[i] = weights[rows[i]] @ M for the CSR matrix M (indptr, indices, data): molecules in order,
+    as scipy sums them, without copying the weights into column-major order."""
+    for i in range(rows.shape[0]):
+        w = weights[rows[i]]
+        o = out[i]
+        for m in range(indptr.shape[0] - 1):
+            x = w[m]
+            if x != 0.0:
+                for j in range(indptr[m], indptr[m + 1]):
+                    o[indices[j]] += x * data[j]
