@@ -250,6 +250,19 @@ def pooled_composition(per_fold: list[dict], assignment: FoldAssignment) -> dict
     return pooled
 
 
+def non_cytotoxic(labelled: pd.DataFrame, threshold: float) -> np.ndarray:
+    """(n_wells,) bool: the well's condition has a mean relative cell count of at least ``threshold``
+    over every treated well of the build with that condition in the same source (all splits, as the test activity
+    labels use all wells; :func:`pheno_bench.cytotoxicity.non_cytotoxic_queries` reads the same from
+    a built benchmark). A condition without cell counts (the LINCS wells) is False: not known to be
+    non-cytotoxic. Controls: False."""
+    treated = ~labelled["is_control"].to_numpy(bool)
+    keys = ["source", "condition_id"]
+    mean = labelled.loc[treated].groupby(keys)["cell_count"].mean().rename("mean_cell_count")
+    count = labelled[keys].merge(mean, left_on=keys, right_index=True, how="left")["mean_cell_count"].to_numpy(dtype=float)
+    return treated & (np.nan_to_num(count, nan=-np.inf) >= threshold - 1e-9)  # a mean of 0.8 summed in any order counts
+
+
 # --- build --------------------------------------------------------------------------------
 
 
@@ -303,6 +316,10 @@ def build_fold_set(spec: BenchmarkSpec, *, out: Path, data_root=None, progress=N
             labelled["condition_id"] = condition_id(labelled, condition)
             labelled["address"] = labelled["well"]
             labelled["is_anchor"] = labelled["inchikey"].isin(anchors)
+            answer_columns = ANSWER_COLUMNS + EXTRA_ANSWER_COLUMNS
+            if spec.non_cytotoxic_cell_count is not None:
+                labelled["non_cytotoxic"] = non_cytotoxic(labelled, spec.non_cytotoxic_cell_count)
+                answer_columns = answer_columns + ["non_cytotoxic"]
             unseen = set(labelled.loc[(labelled["split"] == "unseen_molecules") & ~labelled["is_control"], "inchikey"])
             expected = set(assignment.molecules.loc[assignment.molecules["fold"] == k, "inchikey"])
             if unseen != expected:
@@ -313,7 +330,7 @@ def build_fold_set(spec: BenchmarkSpec, *, out: Path, data_root=None, progress=N
                          "labels": "train/valid wells: activity from the fold's train+valid wells and controls only; test queries: activity from all wells of their source (their own condition)"}
             manifest = write_splits(
                 labelled, curated, spec, folder, activity=procedure, fold=k,
-                well_columns=WELL_FILE_COLUMNS + EXTRA_WELL_COLUMNS, answer_columns=ANSWER_COLUMNS + EXTRA_ANSWER_COLUMNS,
+                well_columns=WELL_FILE_COLUMNS + EXTRA_WELL_COLUMNS, answer_columns=answer_columns,
             )
             write_card(manifest, folder)
             per_fold.append(composition(labelled, anchors))

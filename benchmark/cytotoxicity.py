@@ -178,7 +178,7 @@ def cell_count_r2(features: np.ndarray, cell_count: np.ndarray, groups: np.ndarr
 
 def non_cytotoxic_queries(root: str | Path, *, threshold: float = NON_CYTOTOXIC_CELL_COUNT) -> pd.DataFrame:
     """Per test query of a built benchmark (one fold root): its condition's mean relative cell count
-    over **all** wells of the benchmark with that condition (train, valid and every test split, as
+    over **all** wells of the benchmark with that condition in its source (train, valid and every test split, as
     the test activity labels use all wells) and ``non_cytotoxic`` (>= threshold).
 
     Columns: ``query_id``, ``split``, ``condition_id``, ``cell_count``, ``non_cytotoxic``,
@@ -192,10 +192,12 @@ def non_cytotoxic_queries(root: str | Path, *, threshold: float = NON_CYTOTOXIC_
     if "cell_count" not in wells or "condition_id" not in wells:
         raise PhenoBenchError(f"{root}: the benchmark carries no cell_count / condition_id (cell-injury-v1 has none)")
     treated = wells[~wells["is_control"]]
-    mean = treated.groupby("condition_id")["cell_count"].mean()
+    keys = ["source", "condition_id"]  # a LINCS well never borrows a cell-injury condition's cell count
+    mean = treated.groupby(keys)["cell_count"].mean().rename("cell_count")
     queries = treated[treated["query_id"].notna()] if "query_id" in treated else treated.iloc[:0]
-    out = queries[["query_id", "split", "condition_id", "active"]].reset_index(drop=True)
-    out["cell_count"] = out["condition_id"].map(mean).to_numpy()
-    out["non_cytotoxic"] = out["cell_count"].to_numpy(float) >= threshold
+    out = queries[["query_id", "split", *keys, "active"]].reset_index(drop=True)
+    out["cell_count"] = out[keys].merge(mean, left_on=keys, right_index=True, how="left")["cell_count"].to_numpy()
+    out = out.drop(columns="source")
+    out["non_cytotoxic"] = out["cell_count"].to_numpy(float) >= threshold - 1e-9  # a mean of exactly 0.8, summed in any order
     out["active"] = out["active"].fillna(False).astype(bool)
     return out[["query_id", "split", "condition_id", "cell_count", "non_cytotoxic", "active"]]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import difflib
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from pheno_bench.errors import PhenoBenchError
@@ -18,6 +20,7 @@ from pheno_bench.errors import PhenoBenchError
 #: they hold their default value (None), so older manifests keep their exact bytes.
 LATE_FIELDS: tuple[str, ...] = (
     "primary_metric", "folds", "condition", "activity_null_addresses", "layout_correction", "activity_reference_controls",
+    "query_ids", "non_cytotoxic_cell_count",
 )
 #: Benchmarks frozen before the late fields existed: their manifests never record them (the
 #: registry below still declares them, e.g. the primary metric, for the scorer to read).
@@ -65,6 +68,16 @@ class BenchmarkSpec(BaseModel):
         "controls of its plate (for plates with hundreds of controls, e.g. RxRx3-core); None: all of them (v1, v2)"
     )
 
+    query_ids: Literal["features"] | None = Field(
+        None, description="how test query ids are made: 'features' = a hash of the build (name, version, seed, split) and "
+        "the query's own feature bytes, so no hash of public fields (plate, address, dose, molecule) recovers them; "
+        "None: the legacy id hashed from the well id (cell-injury-v1, -v2, synthetic-v1; recoverable, see site/splits.md)"
+    )
+    non_cytotoxic_cell_count: float | None = Field(
+        None, gt=0, description="answers carry `non_cytotoxic`: the query's condition has a mean relative cell count "
+        "(over all its wells) of at least this value, so the scorer reports the 'active_non_cytotoxic' subset; None: no flag"
+    )
+
     def manifest_dict(self) -> dict:
         """The spec as recorded in the manifest: late fields left out while they hold their default."""
         data = self.model_dump(mode="json")
@@ -89,32 +102,45 @@ PRIMARY_METRIC = "unseen_molecules/per_query/active/macro/top_5pct"
 #: manifest and `splits info` show them): controls, repeated well_ids, EFAAR centre-scale on the controls.
 RXRX3_CHOICES = {"controls": ["EMPTY_control"], "repeated_well_ids": "average", "align": "efaar-centerscale"}
 
+#: cell-injury-v1 and -v2 as published (fingerprints 29c08ffb… and 0e33c5b1…): scored for their
+#: entries, superseded by v1.1 / v2.1 (their query ids hash back to plate and address; site/splits.md).
+CELL_INJURY_V1 = BenchmarkSpec(
+    name="cell-injury-v1",
+    version="1.0.0",
+    seed=0,
+    sources=[SourceConfig(name="cell-injury"), SourceConfig(name="lincs-pilot1")],
+    unseen_dataset_source="lincs-pilot1",
+    anchor_molecules=CELL_INJURY_ANCHORS,
+    primary_metric=PRIMARY_METRIC,  # registry only: not in the frozen manifest
+)
+CELL_INJURY_V2 = BenchmarkSpec(
+    name="cell-injury-v2",
+    version="2.0.0",
+    seed=0,
+    sources=[SourceConfig(name="cell-injury"), SourceConfig(name="lincs-pilot1")],
+    unseen_dataset_source="lincs-pilot1",
+    # every non-anchor molecule is unseen in exactly one of 5 scaffold folds (unseen_molecules_fraction unused)
+    folds=5,
+    condition=("time_h",),
+    activity_null_addresses="match",
+    layout_correction="rowcol-controls",
+    anchor_molecules=CELL_INJURY_ANCHORS,
+    primary_metric=PRIMARY_METRIC,
+)
+#: The current releases: the same wells, splits, activity and features as v1 / v2, with opaque query ids
+#: (hashed from each query's own feature bytes) and, for v2.1, the non-cytotoxic flag in the answers.
+CELL_INJURY_V1_1 = CELL_INJURY_V1.model_copy(update={"name": "cell-injury-v1.1", "version": "1.1.0", "query_ids": "features"})
+CELL_INJURY_V2_1 = CELL_INJURY_V2.model_copy(
+    update={"name": "cell-injury-v2.1", "version": "2.1.0", "query_ids": "features", "non_cytotoxic_cell_count": 0.8}
+)
+
 BENCHMARKS: dict[str, BenchmarkSpec] = {
     spec.name: spec
     for spec in (
-        BenchmarkSpec(
-            name="cell-injury-v1",
-            version="1.0.0",
-            seed=0,
-            sources=[SourceConfig(name="cell-injury"), SourceConfig(name="lincs-pilot1")],
-            unseen_dataset_source="lincs-pilot1",
-            anchor_molecules=CELL_INJURY_ANCHORS,
-            primary_metric=PRIMARY_METRIC,  # registry only: not in the frozen manifest
-        ),
-        BenchmarkSpec(
-            name="cell-injury-v2",
-            version="2.0.0",
-            seed=0,
-            sources=[SourceConfig(name="cell-injury"), SourceConfig(name="lincs-pilot1")],
-            unseen_dataset_source="lincs-pilot1",
-            # every non-anchor molecule is unseen in exactly one of 5 scaffold folds (unseen_molecules_fraction unused)
-            folds=5,
-            condition=("time_h",),
-            activity_null_addresses="match",
-            layout_correction="rowcol-controls",
-            anchor_molecules=CELL_INJURY_ANCHORS,
-            primary_metric=PRIMARY_METRIC,
-        ),
+        CELL_INJURY_V1,
+        CELL_INJURY_V2,
+        CELL_INJURY_V1_1,
+        CELL_INJURY_V2_1,
         BenchmarkSpec(
             name="synthetic-v1",
             version="1.0.0",
@@ -148,6 +174,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             # RxRx3-core plates hold 231-648 controls: a fixed reference of 48 per query keeps the
             # pseudo-treatment null small (issue 12, scale) and real and pseudo references equal.
             activity_reference_controls=48,
+            query_ids="features",  # never released with the legacy ids: opaque from the start
             primary_metric=PRIMARY_METRIC,
         ),
         BenchmarkSpec(
@@ -160,6 +187,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             unseen_dataset_source="cell-injury",
             folds=5,
             activity_null_addresses="match",
+            query_ids="features",  # never released with the legacy ids: opaque from the start
             primary_metric=PRIMARY_METRIC,
         ),
     )

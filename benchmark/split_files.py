@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pheno_bench.curate import Curated
+from pheno_bench.errors import PhenoBenchError
 from pheno_bench.holdout import SplitAssignment
 from pheno_bench.io import sha256_file, write_parquet
 from pheno_bench.manifest import (
@@ -35,8 +36,36 @@ from pheno_bench.specs import BenchmarkSpec
 
 
 def query_id(spec: BenchmarkSpec, well_id: str) -> str:
-    """An opaque, stable id for a test well: reveals neither plate, position nor molecule."""
+    """The LEGACY query id (cell-injury-v1, -v2, synthetic-v1): a hash of the benchmark name, seed and
+    well id. Name and seed are in the manifest and every plate is listed in the train wells, so
+    hashing plates x addresses recovers the well of every query: use :func:`query_ids` instead."""
     return "q-" + hashlib.sha256(f"{spec.name}|{spec.seed}|{well_id}".encode()).hexdigest()[:16]
+
+
+def query_ids(spec: BenchmarkSpec, split: str, features: np.ndarray, well_ids: pd.Series | None = None) -> list[str]:
+    """The query ids of one test split, row-aligned with ``features`` (n, d) float32.
+
+    ``spec.query_ids == "features"``: "q-" + the first 16 hex digits of sha256 over the build's
+    public name (name, version, seed, split) and the query's own float32 feature bytes, with the
+    occurrence number appended for exact duplicates. Everything an id is made of is either public
+    or the features the model already sees, so no hash of public fields (plate, address, dose,
+    molecule) can recover more than the features themselves. ``None``: the legacy
+    :func:`query_id` of each well id (kept so published benchmarks keep their bytes).
+    """
+    if spec.query_ids is None:
+        return [query_id(spec, w) for w in well_ids]
+    prefix = f"{spec.name}|{spec.version}|{spec.seed}|{split}|".encode()
+    rows = np.ascontiguousarray(features, dtype=np.float32)
+    seen: dict[bytes, int] = {}
+    ids = []
+    for row in rows:
+        raw = row.tobytes()
+        k = seen.get(raw, 0)
+        seen[raw] = k + 1
+        ids.append("q-" + hashlib.sha256(prefix + raw + (b"#%d" % k if k else b"")).hexdigest()[:16])
+    if len(set(ids)) != len(ids):  # 64-bit ids: a collision is astronomically unlikely, but never silent
+        raise PhenoBenchError(f"benchmark {spec.name}: two {split} queries got the same id; report this build to the maintainers")
+    return ids
 
 
 def _dose_order(labels) -> list[str]:
@@ -103,7 +132,7 @@ def write_splits(
             write_parquet(table, out / wells_path(split))
             written.append(wells_path(split))
             continue
-        part["query_id"] = [query_id(spec, w) for w in part["well_id"]]
+        part["query_id"] = query_ids(spec, split, features, part["well_id"])
         order = np.argsort(part["query_id"].to_numpy(), kind="stable")
         part, features = part.iloc[order], features[order]
         write_parquet(pa.table({"query_id": part["query_id"].tolist(), "features": matrix_column(features)}), out / queries_path(split))

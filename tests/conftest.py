@@ -41,6 +41,16 @@ def cell_injury_v1(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def cell_injury_v1_1(tmp_path_factory):
+    """The real cell-injury-v1.1 (v1's wells and splits, opaque query ids), built once per session."""
+    if not HAS_DATA:
+        pytest.skip(f"real data not found at {data_root()}")
+    from pheno_bench.split import build_benchmark
+
+    return build_benchmark("cell-injury-v1.1", out=tmp_path_factory.mktemp("bench") / "cell-injury-v1.1")
+
+
+@pytest.fixture(scope="session")
 def synthetic_v1(tmp_path_factory):
     """The small synthetic-v1 benchmark (real Moshkov molecules, planted phenotypes), built once."""
     if not HAS_MOLECULES:
@@ -58,6 +68,16 @@ def cell_injury_v2(tmp_path_factory):
     from pheno_bench.split import build_benchmark
 
     return build_benchmark("cell-injury-v2", out=tmp_path_factory.mktemp("bench") / "cell-injury-v2")
+
+
+@pytest.fixture(scope="session")
+def cell_injury_v2_1(tmp_path_factory):
+    """The real cell-injury-v2.1 fold set (v2's folds, opaque query ids, the non-cytotoxic flag), built once per session."""
+    if not HAS_DATA:
+        pytest.skip(f"real data not found at {data_root()}")
+    from pheno_bench.split import build_benchmark
+
+    return build_benchmark("cell-injury-v2.1", out=tmp_path_factory.mktemp("bench") / "cell-injury-v2.1")
 
 
 @pytest.fixture(scope="session")

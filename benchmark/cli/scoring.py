@@ -14,7 +14,7 @@ from pheno_bench.cli.common import console
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.text import literal
 
-submission_app = typer.Typer(help="Submission files: a valid template to copy the format from.", no_args_is_help=True)
+submission_app = typer.Typer(help="Submission files: a valid template to copy the format from; migrate a file to a successor version.", no_args_is_help=True)
 _BENCHMARK = typer.Option(None, "--benchmark", help="Benchmark folder or name (default: the one named in the submission).")
 _JSON = typer.Option(False, "--json", help="Print the JSON to stdout instead of tables.")
 _BOOTSTRAP = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples over molecules.")
@@ -44,6 +44,20 @@ def submission_template(
         return
     path = Evaluator(benchmark, fold=fold).write_template(out, dim=dim, seed=seed)
     console.print(f"wrote {literal(path)}: every query and candidate of every test split, dim {dim}; score it with `pheno-bench evaluate {literal(path)}`",
+                  highlight=False, soft_wrap=True)
+
+
+@submission_app.command("migrate")
+def submission_migrate(
+    submission: Path = typer.Argument(..., help="A submission for a superseded version, e.g. a cell-injury-v1 file."),
+    to: str = typer.Option(..., "--to", help="The successor benchmark (name or folder), e.g. cell-injury-v1.1; a fold file goes to the same fold."),
+    out: Path = typer.Option(..., "--out", help="Where to write the migrated file (never the input)."),
+) -> None:
+    """Re-key a submission for a successor that holds the same wells, candidates and features (v1 -> v1.1, v2 -> v2.1)."""
+    from pheno_bench.migrate import migrate_submission
+
+    path = migrate_submission(submission, to=to, out=out)
+    console.print(f"wrote {literal(path)}: the same embeddings, keyed for {literal(to)}; score it with `pheno-bench evaluate {literal(path)}`",
                   highlight=False, soft_wrap=True)
 
 
