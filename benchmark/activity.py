@@ -24,8 +24,10 @@ wells instead of every control, and pseudo-treatments are built and scored in ba
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import tempfile
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
@@ -84,7 +86,34 @@ class ActivityProcedure(BaseModel):
     )
 
 
-def activity_table(
+#: activity tables computed in this process, by a digest of their wells and arguments (a few kB each):
+#: building cell-injury-v1 and then v1.1 (same wells, new query ids) computes the activity once
+_MEMO: "OrderedDict[str, pd.DataFrame]" = OrderedDict()
+_MEMO_SIZE = 32
+
+
+def _digest(wells: Wells, arguments: dict) -> str:
+    digest = hashlib.sha256(repr(sorted(arguments.items())).encode())
+    digest.update(np.ascontiguousarray(wells.features).tobytes())
+    digest.update(repr(list(wells.meta.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(wells.meta.astype(str), index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def activity_table(wells: Wells, **arguments) -> pd.DataFrame:
+    """:func:`compute_activity_table` (see there), remembered in this process: the same wells and
+    arguments give a copy of the same table without recomputing it (the result is deterministic)."""
+    key = _digest(wells, arguments)
+    if key not in _MEMO:
+        _MEMO[key] = compute_activity_table(wells, **arguments)
+        if len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    table = _MEMO[key].copy(deep=True)
+    table.attrs = copy.deepcopy(_MEMO[key].attrs)
+    return table
+
+
+def compute_activity_table(
     wells: Wells, *, n_permutations: int = 10_000, n_pseudo: int = 2_000, seed: int = 0, threshold: float = 0.05,
     condition: tuple[str, ...] = (), null_addresses: NullAddresses = "shared", check_testable: bool = False,
     reference_controls: int | None = None,

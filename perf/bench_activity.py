@@ -21,7 +21,7 @@ import time
 import numpy as np
 from scipy import stats
 
-from pheno_bench.activity import activity_table, calibrate, calibration_summary as layout_summary
+from pheno_bench.activity import activity_table, calibrate, compute_activity_table, calibration_summary as layout_summary
 from pheno_bench.curate import curate
 from pheno_bench.sources import get_source, load_source
 
@@ -63,7 +63,7 @@ def layouts_report(seeds) -> dict:
             (cal, seconds) = timed(calibrate, wells, n_pseudo=500, n_null=1000, n_permutations=2000, seed=seed, null_addresses="match")
             summary = layout_summary(cal, wells)
             summary.pop("per_address", None)
-            table = activity_table(wells, n_permutations=2000, n_pseudo=1000, seed=seed, null_addresses="match", check_testable=True)
+            table = compute_activity_table(wells, n_permutations=2000, n_pseudo=1000, seed=seed, null_addresses="match", check_testable=True)
             p = table["p_value"].dropna()
             summary["no_effect_pairs"] = {"n": len(p), "below_0.05": round(float((p < 0.05).mean()), 4), "active": int(table["active"].sum())}
             report[f"synthetic {layout} seed {seed}"] = {"seconds": seconds, **summary}

@@ -75,12 +75,12 @@ def case_synthetic_17k(out: Path) -> dict:
         assignment = assign_splits(curated.wells, spec)
     phases["curate + split (target <= 60 s)"] = round(phases["curate (RDKit + standardise)"] + phases["split (assign_splits)"], 2)
     try:
-        from pheno_bench.activity import activity_table
+        from pheno_bench.activity import compute_activity_table
     except ImportError:
         phases["activity + write"] = "n/a: pheno_bench.activity not present yet"  # TODO: re-run when it lands
     else:
         with timed(phases, "activity"):
-            activity = activity_table(curated.wells, n_permutations=spec.activity_permutations, seed=spec.seed, threshold=spec.activity_threshold)
+            activity = compute_activity_table(curated.wells, n_permutations=spec.activity_permutations, seed=spec.seed, threshold=spec.activity_threshold)
         with timed(phases, "write"):
             write_benchmark(curated, activity, assignment, spec, out)
     treated = curated.wells.meta[~curated.wells.meta["is_control"]]

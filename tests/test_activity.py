@@ -12,7 +12,7 @@ from scipy import stats
 from sklearn.metrics import average_precision_score
 from statsmodels.stats.multitest import multipletests
 
-from pheno_bench.activity import _score, activity_table, calibrate, null_p_values
+from pheno_bench.activity import _score, activity_table, calibrate, compute_activity_table, null_p_values
 from pheno_bench.curate import robust_standardise
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.schema import Wells, WellsMetadata
@@ -143,9 +143,13 @@ def test_bh_q_values_within_source_match_statsmodels_and_brute_force():
 def test_same_seed_same_table_and_columns():
     wells = generated_wells(effects=(0.5, 0.2, 0.0, 0.0))
     first = activity_table(wells, n_permutations=1_000, n_pseudo=300, seed=7)
-    second = activity_table(wells, n_permutations=1_000, n_pseudo=300, seed=7)
+    second = compute_activity_table(wells, n_permutations=1_000, n_pseudo=300, seed=7)  # computed again, not remembered
     pd.testing.assert_frame_equal(first, second)
     assert first.attrs == second.attrs
+    third = activity_table(wells, n_permutations=1_000, n_pseudo=300, seed=7)  # remembered: an equal copy, not the same object
+    pd.testing.assert_frame_equal(first, third)
+    third.loc[0, "active"] = not third.loc[0, "active"]
+    assert activity_table(wells, n_permutations=1_000, n_pseudo=300, seed=7).loc[0, "active"] == first.loc[0, "active"]
     assert list(first.columns) == ["source", "inchikey", "dose_level", "n_wells", "map", "p_value", "q_value", "active"]
 
 
