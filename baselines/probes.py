@@ -13,6 +13,11 @@ probe says:
   molecules, each at its nearest train dose; k fixed on the valid split.
 * ``ridge``: candidate = ridge regression from Morgan counts + log10 dose to the profile; the
   penalty fixed on the valid split.
+* ``query-blind``: the query-blind floor. Every query is the same vector (1, 0); each candidate
+  is a unit vector whose angle grows with its block under
+  :func:`pheno_bench.floor.query_blind_scores` (block 1 = each molecule's most likely dose by the
+  train dose-rank prior, tied across molecules; block 2 = each molecule's next; ...). The best any
+  ranking that ignores the query can do on molecule-level metrics; a model must beat it.
 * ``layout`` (confound): query = the mean profile of the train wells of **other** molecules at
   the query's well address (all plates; nothing of the query's own molecule); candidate = its
   reference profile (own train mean, else chem-neighbours). High scores mean well position alone
@@ -46,6 +51,7 @@ from pheno_bench.baselines.profiles import (
     top_percent_hit_rate,
 )
 from pheno_bench.errors import PhenoBenchError
+from pheno_bench.floor import query_blind_scores
 from pheno_bench.io import read_parquet
 from pheno_bench.manifest import answers_path
 from pheno_bench.schema import TEST_SPLITS
@@ -78,6 +84,7 @@ PROBES: dict[str, ProbeInfo] = {
         ProbeInfo("centroid", "Nearest train centroid", "Candidate = mean standardised profile of its own train wells; query = its features; nearest centroid (Euclidean). Candidates without train wells tie (chance)."),
         ProbeInfo("chem-neighbours", "Chemical neighbours (Tanimoto)", "Candidate = Tanimoto-weighted mean profile of its k nearest training molecules (Morgan r2 2048 bits), each at its nearest train dose.", tuned_on_valid="k"),
         ProbeInfo("ridge", "Ridge: Morgan + log dose -> profile", "Candidate = ridge regression from Morgan counts (r3, 1024) + log10 µM to the profile, fitted on train (molecule, dose) means.", tuned_on_valid="alpha"),
+        ProbeInfo("query-blind", "Query-blind floor (train dose prior, one dose per molecule first)", "Every query embedded identically; candidates in tied blocks from train alone (pheno_bench.floor.query_blind_scores): block 1 = each molecule's most likely dose under the train dose-rank prior, block 2 = its next, ... The best a ranking that ignores the query can do on molecule-level metrics; any model must beat it."),
         ProbeInfo("layout", "Layout confound (well address only)", "Query = mean profile of train wells of OTHER molecules at the query's well address (read from the answer key); candidate = own train mean, else chem-neighbours.", confound=True),
         ProbeInfo("cytotoxicity", "Cytotoxicity confound (cell count / area only)", "Query and candidate profiles restricted to cell count / cell-area columns (cell count read from the answer key); nearest profile.", confound=True),
     )
@@ -171,6 +178,15 @@ def choose_alpha(data: ProbeData) -> tuple[float, dict[float, float]]:
     return max(scores, key=lambda a: (round(scores[a], 12), a)), scores
 
 
+def block_embedding(scores: np.ndarray) -> np.ndarray:
+    """(n, 2) unit vectors realising ``scores`` against the query (1, 0): the b-th highest distinct
+    score at angle (b - 1) / n_distinct * pi / 2, so cosine falls strictly with the block and equal
+    scores give identical vectors (exact ties)."""
+    distinct, block = np.unique(-np.asarray(scores, dtype=np.float64), return_inverse=True)
+    angle = block.reshape(-1) / max(len(distinct), 1) * (np.pi / 2)
+    return np.column_stack([np.cos(angle), np.sin(angle)])
+
+
 def _answers(root: Path, split: str) -> pd.DataFrame:
     return read_parquet(root / answers_path(split), what=f"{split} answers").to_pandas().set_index("query_id")
 
@@ -237,6 +253,8 @@ def probe_split(name: str, data: ProbeData, split: str, *, seed: int = 0) -> tup
     if name == "random":
         rng = np.random.default_rng([seed, TEST_SPLITS.index(split)])
         return (query_ids, rng.standard_normal((len(query_ids), RANDOM_DIM))), (cand_ids, rng.standard_normal((len(cand_ids), RANDOM_DIM)))
+    if name == "query-blind":
+        return (query_ids, np.tile([1.0, 0.0], (len(query_ids), 1))), (cand_ids, block_embedding(query_blind_scores(data.train_meta, candidates)))
     queries = data.transform(raw)
     k = int(data.choices.get("k", 5))
     if name == "centroid":

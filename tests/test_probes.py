@@ -175,3 +175,94 @@ def test_deterministic_probe_refuses_extra_seeds(synthetic_v1, tmp_path):
     with pytest.raises(PhenoBenchError, match="deterministic"):
         _probe("centroid", synthetic_v1, tmp_path / "probe-centroid", seeds=[0, 1])
     assert not (tmp_path / "probe-centroid").exists()
+
+
+# --- the query-blind floor (issue 19) -------------------------------------------------------------
+
+from pheno_bench.floor import dose_prior, dose_ranks, query_blind_scores  # noqa: E402
+
+
+def _train(rows):
+    """Train wells (inchikey, concentration_um, active); one row per well."""
+    return pd.DataFrame(rows, columns=["inchikey", "concentration_um", "active"]).assign(is_control=False)
+
+
+def test_dose_prior_is_the_macro_share_of_active_wells_by_dose_rank():
+    train = _train([("A", 10, True), ("A", 10, True), ("A", 1, True), ("A", 0.1, False), ("B", 5, True), ("B", 5, False), ("B", 2, False), ("C", 3, False)])
+    prior = dose_prior(train)
+    # A: 2 of its 3 active wells at rank 1, 1 at rank 2; B: its 1 active well at rank 1; C has none (left out)
+    assert prior.to_dict() == pytest.approx({1: (2 / 3 + 1) / 2, 2: (1 / 3) / 2})
+    assert dose_ranks(pd.DataFrame({"inchikey": ["A", "A", "B"], "dose_level": ["1", "10", "3"]})).tolist() == [2, 1, 1]
+
+
+def test_query_blind_scores_put_one_dose_of_every_molecule_in_each_block():
+    train = _train([("T", c, a) for c, a in ((20, True), (20, True), (10, True), (5, False), (1, False))])
+    candidates = pd.DataFrame(
+        [(f"{m}@{d}", m, str(d)) for m, doses in (("X", (1, 5, 20)), ("Y", (0.5, 2)), ("Z", (7,))) for d in doses],
+        columns=["candidate_id", "inchikey", "dose_level"],
+    )
+    scores = dict(zip(candidates["candidate_id"], query_blind_scores(train, candidates)))
+    # block 1: every molecule's highest dose (the prior favours rank 1), tied; then each molecule's next
+    assert scores == {"X@20": -1, "Y@2": -1, "Z@7": -1, "X@5": -2, "Y@0.5": -2, "X@1": -3}
+    shuffled = candidates.sample(frac=1, random_state=0)
+    assert dict(zip(shuffled["candidate_id"], query_blind_scores(train, shuffled))) == scores  # rows matched by content, not order
+
+
+def _query_blind_file(evaluator, path, rule):
+    """A query-blind submission: every query (1, 0), candidates placed by ``rule(candidates) -> scores`` (ties kept)."""
+    import hashlib
+
+    from pheno_bench.baselines.data import candidate_frame
+    from pheno_bench.baselines.probes import block_embedding
+    from pheno_bench.schema import TEST_SPLITS
+    from pheno_bench.submission import write_submission
+
+    queries, candidates = {}, {}
+    for split in TEST_SPLITS:
+        query_ids, candidate_ids = evaluator.expected[split]
+        frame = candidate_frame(evaluator.root, split).set_index("candidate_id").loc[list(candidate_ids)].reset_index()
+        queries[split] = (query_ids, np.tile([1.0, 0.0], (len(query_ids), 1)))
+        candidates[split] = (candidate_ids, block_embedding(rule(frame, hashlib)))
+    manifest = evaluator.manifest
+    return write_submission(path, benchmark=manifest.name, fingerprint=manifest.fingerprint, model=path.stem, queries=queries, candidates=candidates, fold=manifest.fold)
+
+
+def _dose(frame):
+    return pd.to_numeric(frame["concentration_um"], errors="coerce").to_numpy()
+
+
+#: the issue's query-blind files: (a) each molecule's highest dose in one tied top block; (b) dose-ordered
+#: blocks (tied within a dose level, highest first); (c) two tied blocks of 70% / 30% picked by a hash; a constant
+QUERY_BLIND_FILES = {
+    "top-dose": lambda f, h: (_dose(f) == f.assign(d=_dose(f)).groupby("inchikey")["d"].transform("max").to_numpy()).astype(float),
+    "dose-ordered": lambda f, h: _dose(f),
+    "hashed-70-30": lambda f, h: np.array([int(h.sha256(i.encode()).hexdigest(), 16) % 100 < 70 for i in f["candidate_id"]], float),
+    "constant": lambda f, h: np.zeros(len(f)),
+}
+
+
+@pytest.mark.parametrize("benchmark", ["cell-injury-v1", "cell-injury-v2 fold 0"])
+def test_query_blind_files_never_beat_the_query_blind_probe(benchmark, request, tmp_path):
+    """Issue 19: query-blind files scored above chance; the probe is the floor they cannot beat (primary metric,
+    molecule top-5%, and `compare`), it reaches the molecule-level bound k / n_molecules, and a constant file is
+    still chance exactly."""
+    from pheno_bench.baselines.probes import probe_results
+    from pheno_bench.evaluate import Evaluator
+
+    root = request.getfixturevalue("cell_injury_v1" if benchmark == "cell-injury-v1" else "cell_injury_v2")
+    evaluator = Evaluator(root, fold=None if benchmark == "cell-injury-v1" else 0)
+    probe_file = tmp_path / "probe.parquet"
+    probe = probe_results("query-blind", evaluator.root, path=probe_file, n_bootstrap=200)
+    molecules = lambda r: r.splits["unseen_molecules"].per_query.subsets["active"].macro["molecule_top_5pct"]
+    split = probe.splits["unseen_molecules"]
+    bound = min(split.k["top_5pct"], split.n_molecules) / split.n_molecules  # at most k distinct molecules in the top k
+    assert split.per_query.subsets["all"].metrics["molecule_top_5pct"].value == pytest.approx(bound, abs=1e-12)
+    assert probe.primary.value > probe.primary.chance
+    for name, rule in QUERY_BLIND_FILES.items():
+        path = _query_blind_file(evaluator, tmp_path / f"{name}.parquet", rule)
+        result = evaluator.evaluate(path, n_bootstrap=200)
+        assert result.primary.value <= probe.primary.value + 1e-12, (name, result.primary.value, probe.primary.value)
+        assert molecules(result).value <= molecules(probe).value + 1e-12, name
+        assert evaluator.compare(path, probe_file, n_bootstrap=200).primary.verdict != "better", name  # compare_runs, the evaluator's ranks reused
+        if name == "constant":
+            assert result.primary.value == result.primary.chance and molecules(result).value == molecules(result).chance
