@@ -266,3 +266,95 @@ def test_query_blind_files_never_beat_the_query_blind_probe(benchmark, request, 
         assert evaluator.compare(path, probe_file, n_bootstrap=200).primary.verdict != "better", name  # compare_runs, the evaluator's ranks reused
         if name == "constant":
             assert result.primary.value == result.primary.chance and molecules(result).value == molecules(result).chance
+
+
+# --- settings by scaffold-grouped CV inside train (issue 19) ----------------------------------------
+
+from pheno_bench.baselines.tuning import HeldOut, cross_validate, extend_geometric, scaffold_folds, task_score  # noqa: E402
+
+
+@pytest.mark.parametrize("scale_inputs", [True, False])
+def test_ridge_profiles_match_scikit_learn_at_every_penalty(scale_inputs):
+    from sklearn.linear_model import Ridge
+
+    from pheno_bench.baselines.profiles import RidgeProfiles
+
+    rng = np.random.default_rng(0)
+    bits, log_dose, y = rng.integers(0, 2, (40, 30)).astype(float), rng.normal(size=40), rng.normal(size=(40, 5))
+    model = RidgeProfiles(scale_inputs=scale_inputs).fit(bits, log_dose, y)
+    x = np.column_stack([bits, log_dose])
+    mean, sd = x.mean(0), (x.std(0) if scale_inputs else np.ones(x.shape[1]))
+    sd = np.where(sd > 0, sd, 1.0)
+    new_bits, new_dose = rng.integers(0, 2, (7, 30)).astype(float), rng.normal(size=7)
+    for alpha in (0.1, 10.0, 1e4):
+        reference = Ridge(alpha=alpha).fit((x - mean) / sd, y).predict((np.column_stack([new_bits, new_dose]) - mean) / sd)
+        assert np.allclose(model.predict(new_bits, new_dose, alpha=alpha), reference, atol=1e-9)
+
+
+def test_scaffold_folds_keep_groups_whole_and_are_deterministic():
+    meta = pd.DataFrame({
+        "inchikey": [f"M{i}" for i in range(30) for _ in range(2)],
+        "scaffold": [("" if i % 7 == 0 else f"S{i % 5}") for i in range(30) for _ in range(2)],
+    })
+    folds = scaffold_folds(meta, n_folds=3, seed=1)
+    assert (folds == scaffold_folds(meta, n_folds=3, seed=1)).all()
+    group = meta["scaffold"].where(meta["scaffold"] != "", "acyclic:" + meta["inchikey"])
+    assert (pd.Series(folds).groupby(group.to_numpy()).nunique() == 1).all()  # a scaffold never split
+    molecules = pd.Series(folds).groupby(meta["inchikey"].to_numpy()).first().value_counts()
+    assert molecules.max() - molecules.min() <= 6  # dealt to the emptiest fold: sizes within one group's size
+
+
+def test_task_score_is_the_fair_top_k_macro_over_molecules():
+    queries = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    profiles = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]] + [[-1.0, -1.0]] * 37)  # 40 candidates: k = 2
+    task = HeldOut(None, None, None, None, queries, np.array([0, 2, 2]), np.array([0, 0, 1]))
+    # query 0: tied with candidate 1 at the top -> hit; query 1: 2 above (0 and 1) -> miss; query 2: alone at top -> hit
+    assert task_score(task, profiles, retrieval="cosine") == pytest.approx(((1 + 0) / 2 + 1) / 2)
+    tied = HeldOut(None, None, None, None, queries[:1], np.array([0]), np.array([0]))
+    assert task_score(tied, np.ones((40, 2)), retrieval="cosine") == pytest.approx(2 / 40)  # all tied: chance
+
+
+def test_cross_validation_extends_a_grid_whose_best_is_at_an_edge_and_ties_go_to_the_simpler():
+    class Task:
+        pass
+
+    peak = 1e5  # the score rises towards 1e5, then falls
+    profiles = lambda task, alpha: alpha
+    import pheno_bench.baselines.tuning as tuning
+
+    def fake_score(task, alpha, **_):
+        return -abs(np.log10(alpha) - np.log10(peak)) + task.noise
+
+    tasks = [Task(), Task()]
+    tasks[0].noise, tasks[1].noise = 0.0, 0.1
+    original = tuning.task_score
+    tuning.task_score = fake_score
+    try:
+        curve = cross_validate("alpha", tasks, profiles, [1.0, 10.0, 100.0], simpler=lambda a: a, extend=extend_geometric)
+        assert curve.chosen == peak and curve.extended == [1e3, 1e4, 1e5, 1e6]  # extended past the peak, then stopped
+        flat = cross_validate("alpha", tasks, lambda t, a: 1.0, [1.0, 10.0], simpler=lambda a: a, extend=lambda b, g: None)
+        assert flat.chosen == 10.0  # exactly equal: the larger penalty (simpler)
+    finally:
+        tuning.task_score = original
+
+
+def test_reference_ridge_is_tuned_inside_train_and_the_worked_example_does_not_beat_it(cell_injury_v1, tmp_path):
+    """Issue 19: the v1 ridge probe chose alpha 1e7 on valid (near-constant, 13.9 %) while the worked example
+    (alpha 10) scored 21.3 %. The probe's penalty now comes from scaffold-grouped CV inside train, its optimum
+    interior to the grid; the example must not be `better` than it in a paired comparison."""
+    from test_loader import worked_example
+
+    from pheno_bench.baselines.probes import ALPHA_GRID, prepare_probe, write_probe_submission
+    from pheno_bench.evaluate import Evaluator
+
+    evaluator = Evaluator(cell_injury_v1)
+    data = prepare_probe("ridge", evaluator.root, evaluator.manifest.feature_names)
+    curve = data.curves["alpha"]
+    grid = sorted(float(a) for a in curve["curve"])
+    assert grid[0] < data.choices["alpha"] < grid[-1] and grid[0] <= min(ALPHA_GRID) and grid[-1] >= max(ALPHA_GRID)
+    probe = write_probe_submission("ridge", evaluator, seed=0, path=tmp_path / "probe.parquet", data=data)
+    (tmp_path / "example.py").write_text(worked_example())
+    run = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    comparison = evaluator.compare(tmp_path / "out" / "ridge-seed-0.parquet", probe, n_bootstrap=500)
+    assert comparison.primary.verdict != "better", comparison.primary
