@@ -9,15 +9,12 @@ the file, the split, a few offending ids and the fix.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import stat
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -28,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.io import write_parquet
+from pheno_bench.safe_read import open_regular, parquet_file, sha256_of
 from pheno_bench.schema import METADATA_KEY, TEST_SPLITS, features_matrix, matrix_column
 
 FORMAT_VERSION = 1
@@ -244,8 +242,8 @@ def read_submission(
     """
     path = Path(path)
     limits = limits or Limits()
-    with _open_regular(path, limits=limits) as handle:
-        parquet = _parquet_file(path, handle)
+    with open_regular(path, max_bytes=limits.max_bytes) as handle:
+        parquet = parquet_file(path, handle)
         schema = parquet.schema_arrow
         metadata = _metadata(path, schema, benchmark, fingerprint, fold)
         if parquet.metadata.num_rows == 0:
@@ -281,97 +279,8 @@ def read_submission(
                 _check_values(path, split, kind, ordered[kind], wanted, metadata.similarity)
             splits[split] = SplitEmbeddings(queries=ordered["query"], candidates=ordered["candidate"])
         del embeddings
-        digest = _sha256(handle)
+        digest = sha256_of(handle)
     return Submission(path=path, metadata=metadata, sha256=digest, dim=dim, splits=splits)
-
-
-#: A parquet footer (schema, row groups, metadata) larger than this is refused before it is parsed:
-#: a submission's footer is a few KB (the pheno_bench metadata is capped at a few thousand characters).
-MAX_FOOTER_BYTES = 16 * 2**20
-
-_NOT_REGULAR = (
-    (stat.S_ISFIFO, "a named pipe"),
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-def _refuse_irregular(path: Path, mode: int, what: str) -> None:
-    if stat.S_ISREG(mode):
-        return
-    kind = next((name for test, name in _NOT_REGULAR if test(mode)), "a special file")
-    raise PhenoBenchError(
-        f"{path}: {kind}, not a regular file; the {what} is read only from a parquet file on disk: "
-        "write it to a file (write_submission) and give that file's path"
-    )
-
-
-@contextmanager
-def _open_regular(path: Path, *, limits: Limits | None, what: str = "submission") -> Iterator[BinaryIO]:
-    """The file opened for reading, once it is known to be a regular file (within the size cap).
-
-    The kind of file is checked with ``os.stat`` before opening, and again with ``fstat`` on the
-    opened descriptor (opened non-blocking, so a pipe swapped in meanwhile cannot block the open).
-    """
-    try:
-        _refuse_irregular(path, os.stat(path).st_mode, what)
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except FileNotFoundError:
-        raise PhenoBenchError(f"{path}: {what} not found") from None
-    except OSError as exc:
-        raise PhenoBenchError(f"{path}: cannot open the {what} ({exc.strerror}); check the path and its permissions") from None
-    try:
-        info = os.fstat(fd)
-        _refuse_irregular(path, info.st_mode, what)
-        if limits is not None and info.st_size > limits.max_bytes:
-            raise PhenoBenchError(
-                f"{path}: file is {info.st_size / 2**20:.0f} MB, above the {limits.max_bytes / 2**20:.0f} MB cap; "
-                "lower the embedding dimension or cover fewer splits (maintainers: --max-file-mb)"
-            )
-        handle = os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-    with handle:
-        _check_footer_length(path, handle, info.st_size, what)
-        yield handle
-
-
-def _check_footer_length(path: Path, handle: BinaryIO, size: int, what: str) -> None:
-    """Refuse a parquet footer above MAX_FOOTER_BYTES from the file's last 8 bytes, before parsing it."""
-    if size < 12:
-        return  # too short to be parquet: pyarrow's own message follows
-    handle.seek(size - 8)
-    tail = handle.read(8)
-    handle.seek(0)
-    length = int.from_bytes(tail[:4], "little")
-    if tail[4:] == b"PAR1" and length > MAX_FOOTER_BYTES:
-        raise PhenoBenchError(
-            f"{path}: its parquet footer is {length / 2**20:.0f} MB (cap {MAX_FOOTER_BYTES // 2**20} MB): far too many "
-            f"row groups or columns for a {what}; write it with write_submission (one row group, four columns)"
-        )
-
-
-def _parquet_file(path: Path, handle: BinaryIO) -> pq.ParquetFile:
-    """The parquet file over an open handle: its footer is parsed, no data is read."""
-    try:
-        return pq.ParquetFile(handle)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise PhenoBenchError(
-            f"{path}: not a readable parquet file ({str(exc).splitlines()[0]}); "
-            "write the submission with pyarrow or pandas.to_parquet"
-        ) from None
-
-
-def _sha256(handle: BinaryIO, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of the whole open file (the bytes that were validated, not a file swapped in since)."""
-    handle.seek(0)
-    digest = hashlib.sha256()
-    while block := handle.read(chunk):
-        digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_schema(path: Path, schema: pa.Schema, limits: Limits) -> int:
@@ -457,8 +366,8 @@ def _check_footer(path: Path, footer: pq.FileMetaData, *, n_expected: int, dim_c
 def peek_metadata(path: str | os.PathLike) -> SubmissionMetadata:
     """The metadata of a submission file, read without its rows (to find its benchmark)."""
     path = Path(path)
-    with _open_regular(path, limits=None) as handle:
-        return _parse_metadata(path, _parquet_file(path, handle).schema_arrow)
+    with open_regular(path, max_bytes=None) as handle:
+        return _parse_metadata(path, parquet_file(path, handle).schema_arrow)
 
 
 def _metadata(path: Path, schema: pa.Schema, benchmark: str, fingerprint: str, fold: int | None | object = ...) -> SubmissionMetadata:
