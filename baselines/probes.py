@@ -10,9 +10,19 @@ probe says:
   candidate of unseen_molecules) gets the mean train profile: it ties with the others, so the
   probe scores chance there, by construction.
 * ``chem-neighbours``: candidate = Tanimoto-weighted mean profile of its k nearest training
-  molecules, each at its nearest train dose; k fixed on the valid split.
-* ``ridge``: candidate = ridge regression from Morgan counts + log10 dose to the profile; the
-  penalty fixed on the valid split.
+  molecules, each at its nearest train dose; k chosen by scaffold-grouped CV inside train.
+* ``ridge``: candidate = ridge regression from Morgan bits (radius 2, 1,024) + log10 dose to the
+  standardised profile (all features), retrieval by cosine (the worked example's model, fitted
+  on condition means); the penalty chosen by scaffold-grouped CV inside train.
+
+Settings (k, the ridge penalty) are chosen by :mod:`pheno_bench.baselines.tuning`: the
+benchmark's primary metric on held-out scaffold groups of train, never valid or test; the curves
+are kept in the probe's ``choices.json`` and on site/baselines.md.
+* ``query-blind``: the query-blind floor. Every query is the same vector (1, 0); each candidate
+  is a unit vector whose angle grows with its block under
+  :func:`pheno_bench.floor.query_blind_scores` (block 1 = each molecule's most likely dose by the
+  train dose-rank prior, tied across molecules; block 2 = each molecule's next; ...). The best any
+  ranking that ignores the query can do on molecule-level metrics; a model must beat it.
 * ``layout`` (confound): query = the mean profile of the train wells of **other** molecules at
   the query's well address (all plates; nothing of the query's own molecule); candidate = its
   reference profile (own train mean, else chem-neighbours). High scores mean well position alone
@@ -42,16 +52,18 @@ from pheno_bench.baselines.profiles import (
     condition_profiles,
     dose_um,
     euclidean_lift,
+    morgan_bit_matrix,
     neighbour_profiles,
-    top_percent_hit_rate,
 )
+from pheno_bench.baselines.tuning import Curve, HeldOut, cross_validate, extend_counts, extend_geometric, held_out_tasks
 from pheno_bench.errors import PhenoBenchError
+from pheno_bench.floor import query_blind_scores
 from pheno_bench.io import read_parquet
 from pheno_bench.manifest import answers_path
 from pheno_bench.schema import TEST_SPLITS
 
-K_GRID = (1, 2, 3, 5, 10, 20)
-ALPHA_GRID = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7)
+K_GRID = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0)
+ALPHA_GRID = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7)
 RANDOM_DIM = 8
 #: Profile probes work in the top principal components of the standardised train wells: the
 #: nearest-profile ranking barely changes (see site/baselines.md) and each fold's file stays small.
@@ -68,7 +80,7 @@ class ProbeInfo:
     title: str
     description: str
     confound: bool = False
-    tuned_on_valid: str = ""
+    tuned: str = ""
 
 
 PROBES: dict[str, ProbeInfo] = {
@@ -76,10 +88,11 @@ PROBES: dict[str, ProbeInfo] = {
     for p in (
         ProbeInfo("random", "Random embeddings (chance)", "Seeded Gaussian embeddings, 8-d: the chance line under the scorer's tie rule."),
         ProbeInfo("centroid", "Nearest train centroid", "Candidate = mean standardised profile of its own train wells; query = its features; nearest centroid (Euclidean). Candidates without train wells tie (chance)."),
-        ProbeInfo("chem-neighbours", "Chemical neighbours (Tanimoto)", "Candidate = Tanimoto-weighted mean profile of its k nearest training molecules (Morgan r2 2048 bits), each at its nearest train dose.", tuned_on_valid="k"),
-        ProbeInfo("ridge", "Ridge: Morgan + log dose -> profile", "Candidate = ridge regression from Morgan counts (r3, 1024) + log10 µM to the profile, fitted on train (molecule, dose) means.", tuned_on_valid="alpha"),
-        ProbeInfo("layout", "Layout confound (well address only)", "Query = mean profile of train wells of OTHER molecules at the query's well address (read from the answer key); candidate = own train mean, else chem-neighbours.", confound=True),
-        ProbeInfo("cytotoxicity", "Cytotoxicity confound (cell count / area only)", "Query and candidate profiles restricted to cell count / cell-area columns (cell count read from the answer key); nearest profile.", confound=True),
+        ProbeInfo("chem-neighbours", "Chemical neighbours (Tanimoto)", "Candidate = Tanimoto-weighted mean profile of its k nearest training molecules (Morgan r2 2048 bits), each at its nearest train dose.", tuned="k"),
+        ProbeInfo("ridge", "Ridge: Morgan + log dose -> profile", "Candidate = ridge regression from Morgan bits (r2, 1024) + log10 µM to the standardised profile, fitted on train (molecule, dose) means; query = its standardised features; cosine.", tuned="alpha"),
+        ProbeInfo("query-blind", "Query-blind floor (train dose prior, one dose per molecule first)", "Every query embedded identically; candidates in tied blocks from train alone (pheno_bench.floor.query_blind_scores): block 1 = each molecule's most likely dose under the train dose-rank prior, block 2 = its next, ... The best a ranking that ignores the query can do on molecule-level metrics; any model must beat it."),
+        ProbeInfo("layout", "Layout confound (well address only)", "Query = mean profile of train wells of OTHER molecules at the query's well address (read from the answer key); candidate = own train mean, else chem-neighbours.", confound=True, tuned="k"),
+        ProbeInfo("cytotoxicity", "Cytotoxicity confound (cell count / area only)", "Query and candidate profiles restricted to cell count / cell-area columns (cell count read from the answer key); nearest profile.", confound=True, tuned="k"),
     )
 }
 
@@ -98,6 +111,7 @@ class ProbeData:
     components: np.ndarray
     train_full: np.ndarray
     choices: dict[str, float] = field(default_factory=dict)
+    curves: dict[str, dict] = field(default_factory=dict)
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
         """Raw features (n, d) -> standardised, centred, projected on the components (n, p)."""
@@ -126,49 +140,54 @@ def reference_profiles(candidates: pd.DataFrame, conditions: Conditions, *, k: i
     return own
 
 
-def _valid_task(data: ProbeData) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
-    """Valid wells as queries (standardised), their (molecule, dose) candidates and true rows."""
-    wells = load_wells(data.root, "valid")
-    if len(wells) == 0:
-        raise PhenoBenchError(f"{data.root}: the valid split has no treated wells; cannot fix the probe's setting on valid")
-    meta = wells.meta.assign(dose_level=wells.meta["dose_level"].astype(str))
-    candidates = meta.drop_duplicates("candidate_id").sort_values("candidate_id")[["candidate_id", "inchikey", "smiles", "dose_level"]].reset_index(drop=True)
-    true = pd.Index(candidates["candidate_id"]).get_indexer(meta["candidate_id"])
-    return data.transform(wells.features), candidates, true
+def _tuning_tasks(data: ProbeData, x: np.ndarray | None = None) -> list[HeldOut]:
+    """The scaffold-grouped held-out tasks of train in space ``x`` (default: the probe's components)."""
+    return held_out_tasks(data.train_meta, data.train_x if x is None else x)
 
 
-def _valid_score(queries: np.ndarray, profiles: np.ndarray, true: np.ndarray) -> float:
-    q, c = euclidean_lift(queries, profiles)
-    return top_percent_hit_rate(q, c, true, percent=5)
+def choose_k(data: ProbeData, x: np.ndarray | None = None) -> Curve:
+    """k of chem-neighbours by scaffold-grouped CV inside train (nearest profile in space ``x``;
+    equal scores: the smaller k; the grid grows while the best k is its largest)."""
+    tasks = _tuning_tasks(data, x)
+    limit = int(data.train_meta["inchikey"].nunique())
+    return cross_validate(
+        "k", tasks, lambda task, k: neighbour_profiles(task.candidates, task.fit, k=int(k)), K_GRID,
+        simpler=lambda k: -k, extend=lambda best, grid: extend_counts(best, grid, limit=limit), retrieval="euclidean",
+    )
 
 
-def choose_k(data: ProbeData) -> tuple[int, dict[int, float]]:
-    """k of chem-neighbours with the best valid top-5% hit rate (ties: the smaller k)."""
-    queries, candidates, true = _valid_task(data)
-    scores = {k: _valid_score(queries, neighbour_profiles(candidates, data.conditions, k=k), true) for k in K_GRID}
-    return max(scores, key=lambda k: (round(scores[k], 12), -k)), scores
+def _ridge(meta: pd.DataFrame, x: np.ndarray) -> RidgeProfiles:
+    """The ridge of wells ``meta`` (n,) with standardised features ``x`` (n, d), on their condition means."""
+    conditions = condition_profiles(meta, x)
+    frame = conditions.frame
+    return RidgeProfiles(scale_inputs=False).fit(morgan_bit_matrix(frame["smiles"].tolist()), frame["log_dose"].to_numpy(), conditions.profiles)
 
 
-def _molecule_features(smiles: list[str]) -> np.ndarray:
-    from pheno_bench.baselines.featurise import MorganCounts, featurise
-
-    return featurise(smiles, MorganCounts())
+def _ridge_predict(model: RidgeProfiles, candidates: pd.DataFrame, alpha: float) -> np.ndarray:
+    return model.predict(morgan_bit_matrix(candidates["smiles"].astype(str).tolist()), np.log10(dose_um(candidates["dose_level"])), alpha=alpha)
 
 
-def _ridge(data: ProbeData, alpha: float) -> RidgeProfiles:
-    frame = data.conditions.frame
-    return RidgeProfiles(alpha).fit(_molecule_features(frame["smiles"].tolist()), frame["log_dose"].to_numpy(), data.conditions.profiles)
+def choose_alpha(data: ProbeData) -> Curve:
+    """Ridge penalty by scaffold-grouped CV inside train (cosine in the standardised feature space;
+    equal scores: the larger penalty; the grid grows by 10x while the best is at either end)."""
+    tasks = _tuning_tasks(data, data.train_full)
+    fits: dict[int, RidgeProfiles] = {}
+
+    def profiles(task: HeldOut, alpha: float) -> np.ndarray:
+        if id(task) not in fits:  # one SVD per held-out fold serves every penalty
+            fits[id(task)] = _ridge(task.fit_meta, task.fit_x)
+        return _ridge_predict(fits[id(task)], task.candidates, alpha)
+
+    return cross_validate("alpha", tasks, profiles, ALPHA_GRID, simpler=lambda a: a, extend=extend_geometric, retrieval="cosine")
 
 
-def _ridge_predict(model: RidgeProfiles, candidates: pd.DataFrame) -> np.ndarray:
-    return model.predict(_molecule_features(candidates["smiles"].astype(str).tolist()), np.log10(dose_um(candidates["dose_level"])))
-
-
-def choose_alpha(data: ProbeData) -> tuple[float, dict[float, float]]:
-    """Ridge penalty with the best valid top-5% hit rate (ties: the larger penalty)."""
-    queries, candidates, true = _valid_task(data)
-    scores = {a: _valid_score(queries, _ridge_predict(_ridge(data, a), candidates), true) for a in ALPHA_GRID}
-    return max(scores, key=lambda a: (round(scores[a], 12), a)), scores
+def block_embedding(scores: np.ndarray) -> np.ndarray:
+    """(n, 2) unit vectors realising ``scores`` against the query (1, 0): the b-th highest distinct
+    score at angle (b - 1) / n_distinct * pi / 2, so cosine falls strictly with the block and equal
+    scores give identical vectors (exact ties)."""
+    distinct, block = np.unique(-np.asarray(scores, dtype=np.float64), return_inverse=True)
+    angle = block.reshape(-1) / max(len(distinct), 1) * (np.pi / 2)
+    return np.column_stack([np.cos(angle), np.sin(angle)])
 
 
 def _answers(root: Path, split: str) -> pd.DataFrame:
@@ -237,6 +256,8 @@ def probe_split(name: str, data: ProbeData, split: str, *, seed: int = 0) -> tup
     if name == "random":
         rng = np.random.default_rng([seed, TEST_SPLITS.index(split)])
         return (query_ids, rng.standard_normal((len(query_ids), RANDOM_DIM))), (cand_ids, rng.standard_normal((len(cand_ids), RANDOM_DIM)))
+    if name == "query-blind":
+        return (query_ids, np.tile([1.0, 0.0], (len(query_ids), 1))), (cand_ids, block_embedding(query_blind_scores(data.train_meta, candidates)))
     queries = data.transform(raw)
     k = int(data.choices.get("k", 5))
     if name == "centroid":
@@ -244,8 +265,10 @@ def probe_split(name: str, data: ProbeData, split: str, *, seed: int = 0) -> tup
         profiles[~known] = data.train_x.mean(axis=0)
     elif name == "chem-neighbours":
         profiles = neighbour_profiles(candidates, data.conditions, k=k)
-    elif name == "ridge":
-        profiles = _ridge_predict(_ridge(data, data.choices["alpha"]), candidates)
+    elif name == "ridge":  # cosine in the standardised feature space: no Euclidean lift
+        queries = data.standardiser(raw).astype(np.float64)
+        alpha = data.choices["alpha"]
+        return (query_ids, queries), (cand_ids, _ridge_predict(_ridge(data.train_meta, data.train_full), candidates, alpha))
     elif name == "layout":
         queries = layout_queries(data, _answers(data.root, split), query_ids)
         profiles = reference_profiles(candidates, data.conditions, k=k)
@@ -253,7 +276,7 @@ def probe_split(name: str, data: ProbeData, split: str, *, seed: int = 0) -> tup
         features, count = cytotoxicity_columns(data)
         space, mean, sd = _cytotox_space(data, features, count)
         conditions = condition_profiles(data.train_meta, space)
-        profiles = reference_profiles(candidates, conditions, k=k)
+        profiles = reference_profiles(candidates, conditions, k=int(data.choices.get("k_cytotoxicity", k)))
         queries = data.standardiser(raw).astype(np.float64)[:, features]
         if count:
             values = pd.to_numeric(_answers(data.root, split).loc[query_ids][count], errors="coerce").to_numpy(dtype=np.float64)
@@ -265,20 +288,22 @@ def probe_split(name: str, data: ProbeData, split: str, *, seed: int = 0) -> tup
 
 
 def prepare_probe(name: str, root: Path, feature_names: list[str]) -> ProbeData:
-    """Read the benchmark and fix the probe's setting on valid (k, alpha) where it has one."""
+    """Read the benchmark and choose the probe's setting (k, alpha) by scaffold-grouped CV inside train."""
     if name not in PROBES:
         raise PhenoBenchError(f"unknown probe {name!r}; choose from {sorted(PROBES)} (see `pheno-bench baselines list`)")
     data = read_probe_data(root, feature_names)
     if name == "random":
         return data
-    if name in ("chem-neighbours", "layout", "cytotoxicity"):
-        data.choices["k"], scores = choose_k(data)
-        data.choices["valid_top5_by_k"] = scores  # type: ignore[assignment]
-    if name == "ridge":
-        data.choices["alpha"], scores = choose_alpha(data)
-        data.choices["valid_top5_by_alpha"] = scores  # type: ignore[assignment]
+    if name in ("chem-neighbours", "layout"):
+        curve = choose_k(data)
+        data.choices["k"], data.curves["k"] = curve.chosen, curve.as_dict()
     if name == "cytotoxicity":
-        cytotoxicity_columns(data)
+        features, count = cytotoxicity_columns(data)
+        curve = choose_k(data, _cytotox_space(data, features, count)[0])
+        data.choices["k_cytotoxicity"], data.curves["k_cytotoxicity"] = curve.chosen, curve.as_dict()
+    if name == "ridge":
+        curve = choose_alpha(data)
+        data.choices["alpha"], data.curves["alpha"] = curve.chosen, curve.as_dict()
     return data
 
 
@@ -321,7 +346,7 @@ def write_probe_submission(name: str, evaluator, *, seed: int, path: Path, data:
         model=PROBES[name].title,
         queries={s: q for s, (q, _) in splits.items()},
         candidates={s: c for s, (_, c) in splits.items()},
-        description=f"pheno-bench probe {name}, seed {seed}" + (f" ({choices}, fixed on valid)" if choices else ""),
+        description=f"pheno-bench probe {name}, seed {seed}" + (f" ({choices}, chosen by scaffold-grouped CV inside train)" if choices else ""),
         fold=manifest.fold,
     )
 
@@ -334,7 +359,7 @@ def probe_metadata(name: str, *, benchmark: str, fingerprint: str, seeds, folds,
     from pheno_bench.leaderboard import EntryMetadata
 
     info = PROBES[name]
-    tuned = f" Setting fixed on valid: {info.tuned_on_valid}." if info.tuned_on_valid else ""
+    tuned = f" Setting chosen by scaffold-grouped cross-validation inside train: {info.tuned}." if info.tuned else ""
     diagnostic = " Reads the answer key (well address / cell count): a diagnostic of the benchmark, not a model a user could submit." if info.confound else ""
     return EntryMetadata(
         model=f"probe: {info.title}",
@@ -342,7 +367,7 @@ def probe_metadata(name: str, *, benchmark: str, fingerprint: str, seeds, folds,
         description=f"{info.description}{tuned}{diagnostic} Training-free; deterministic.",
         authors=["pheno-bench reference probes"],
         benchmark=benchmark,
-        training_data=f"the train (and, for its setting, valid) split of {benchmark} only (fingerprint {fingerprint[:12]}); no pre-training",
+        training_data=f"the train split of {benchmark} only (fingerprint {fingerprint[:12]}); no pre-training",
         test_molecules_seen=False,
         seeds=list(seeds),
         folds=list(folds) if folds is not None else None,
@@ -399,7 +424,7 @@ def run_probe(
             evaluator = Evaluator(fold_root)
             bench_name, fingerprint = evaluator.manifest.name, evaluator.manifest.fingerprint
             data = prepare_probe(name, fold_root, evaluator.manifest.feature_names)
-            choices[str(fold)] = {k: v for k, v in data.choices.items()}
+            choices[str(fold)] = {**data.choices, "cv": data.curves}
             rdir = Path(results_dir) if results_dir else home() / "results" / bench_name / f"probe-{name}"
             for seed in seeds:
                 path = write_probe_submission(name, evaluator, seed=seed, path=Path(staging) / run_path(seed, fold), data=data)

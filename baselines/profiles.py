@@ -11,11 +11,12 @@ the scorer's cosine retrieval mean "nearest profile":
 * :func:`centroid_profiles`: a candidate's own train mean (unseen_images), or nothing.
 * :func:`neighbour_profiles`: the Tanimoto-weighted mean of the k nearest training molecules,
   each at its train dose nearest (in log dose) to the candidate's dose.
-* :class:`RidgeProfiles`: a ridge regression from molecule features + log10 dose to the profile.
+* :class:`RidgeProfiles`: a ridge regression from molecule features + log10 dose to the profile
+  (one SVD, any penalty).
 * :func:`euclidean_lift`: embeddings whose cosine ranks candidates exactly by Euclidean
   distance between query and profile.
-* :func:`top_percent_hit_rate`: the top-K% hit rate with random tie-breaking, used to fix k and
-  the ridge penalty on the valid split only.
+* :func:`top_percent_hit_rate`: the top-K% hit rate with random tie-breaking (the probes' settings
+  are chosen by :mod:`pheno_bench.baselines.tuning`, scaffold-grouped CV inside train).
 """
 
 from __future__ import annotations
@@ -155,28 +156,55 @@ class RidgeProfiles:
     """Ridge regression: [molecule features, log10 dose] -> profile, fitted on train conditions.
 
     fit: one row per (molecule, dose) of train (its mean profile), so each condition counts
-    once whatever its well count. Inputs are standardised with the train rows' statistics.
+    once whatever its well count. Inputs are centred (and, with ``scale_inputs``, divided by their
+    sd) with the train rows' statistics; the intercept is not penalised. Solved once by SVD, so
+    :meth:`predict` gives the fit at any penalty (``alpha`` overrides the one given here) without
+    refitting: coef = V diag(s / (s^2 + alpha)) U^T (Y - mean Y), as scikit-learn's Ridge.
     """
 
-    def __init__(self, alpha: float):
+    def __init__(self, alpha: float = 1.0, *, scale_inputs: bool = True):
         self.alpha = alpha
+        self.scale_inputs = scale_inputs
 
     @staticmethod
     def inputs(molecule_features: np.ndarray, log_dose: np.ndarray) -> np.ndarray:
         return np.column_stack([molecule_features, log_dose]).astype(np.float64)
 
     def fit(self, molecule_features: np.ndarray, log_dose: np.ndarray, profiles: np.ndarray) -> "RidgeProfiles":
-        from sklearn.linear_model import Ridge
-
         x = self.inputs(molecule_features, log_dose)
-        self.mean_, std = x.mean(axis=0), x.std(axis=0)
+        self.mean_ = x.mean(axis=0)
+        std = x.std(axis=0) if self.scale_inputs else np.ones(x.shape[1])
         self.std_ = np.where(std > 0, std, 1.0)
-        self.model_ = Ridge(alpha=self.alpha).fit((x - self.mean_) / self.std_, profiles)
+        profiles = np.asarray(profiles, dtype=np.float64)
+        self.intercept_ = profiles.mean(axis=0)
+        u, self.s_, self.vt_ = np.linalg.svd((x - self.mean_) / self.std_, full_matrices=False)
+        self.uty_ = u.T @ (profiles - self.intercept_)
         return self
 
-    def predict(self, molecule_features: np.ndarray, log_dose: np.ndarray) -> np.ndarray:
+    def coef(self, alpha: float | None = None) -> np.ndarray:
+        """(n_inputs, d) coefficients on the centred (scaled) inputs at penalty ``alpha``."""
+        alpha = self.alpha if alpha is None else alpha
+        return self.vt_.T @ ((self.s_ / (self.s_**2 + alpha))[:, None] * self.uty_)
+
+    def predict(self, molecule_features: np.ndarray, log_dose: np.ndarray, *, alpha: float | None = None) -> np.ndarray:
         x = self.inputs(molecule_features, np.nan_to_num(log_dose, nan=float(self.mean_[-1])))
-        return self.model_.predict((x - self.mean_) / self.std_)
+        return ((x - self.mean_) / self.std_) @ self.coef(alpha) + self.intercept_
+
+
+def morgan_bit_matrix(smiles: Sequence[str], *, radius: int = 2, n_bits: int = 1024) -> np.ndarray:
+    """(n, n_bits) float64 0/1 Morgan bits (as the worked example in site/getting-started.md)."""
+    from rdkit import Chem
+    from rdkit.Chem import rdFingerprintGenerator
+
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
+    unique = sorted(set(smiles))
+    rows = {}
+    for s in unique:
+        mol = Chem.MolFromSmiles(s)
+        if mol is None:
+            raise PhenoBenchError(f"SMILES {s!r} does not parse with RDKit; fix or drop that molecule")
+        rows[s] = generator.GetFingerprintAsNumPy(mol).astype(np.float64)
+    return np.stack([rows[s] for s in smiles]) if len(smiles) else np.zeros((0, n_bits))
 
 
 def euclidean_lift(queries: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

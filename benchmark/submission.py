@@ -24,7 +24,8 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pheno_bench.errors import PhenoBenchError
-from pheno_bench.io import read_parquet, sha256_file, write_parquet
+from pheno_bench.io import write_parquet
+from pheno_bench.safe_read import open_regular, parquet_file, sha256_of
 from pheno_bench.schema import METADATA_KEY, TEST_SPLITS, features_matrix, matrix_column
 
 FORMAT_VERSION = 1
@@ -223,78 +224,150 @@ def read_submission(
     limits: Limits | None = None,
     fold: int | None | object = ...,
 ) -> Submission:
-    """Read and validate a submission against a benchmark.
+    """Read and validate a submission against a benchmark, cheapest checks first.
 
     benchmark, fingerprint: the benchmark's name and manifest fingerprint.
     fold: the benchmark's fold (None: a benchmark without folds); a file whose metadata names
     another fold, or any fold for a benchmark without folds, is refused. Default: not checked.
     expected: split -> (query ids, candidate ids) in the benchmark's order.
-    limits: caps on file size and dimension, checked before the rows are read.
+    limits: caps on file size and dimension.
     Raises PhenoBenchError (file, split, ids, fix) on the first problem found.
+
+    Reading order (so a refusal costs little memory, whatever the file holds): the path must be a
+    regular file (a pipe, device, directory or socket is refused before it is read); then, from
+    the parquet footer alone, metadata, row count, columns and their types, the embedding
+    dimension and the declared value counts and sizes of every column; then the id columns
+    (split, kind, id) alone; the embeddings are read last, once every id is known good, so they
+    hold at most one row per expected query and candidate.
     """
     path = Path(path)
-    _check_limits(path, limits or Limits())
-    table = read_parquet(path, what="submission")
-    metadata = _metadata(path, table.schema, benchmark, fingerprint, fold)
-    if table.num_rows == 0:
-        raise PhenoBenchError(f"{path}: the submission has no rows; add one row per query and candidate of each test split")
-    split_col, kind_col, id_col = (_string_column(path, table, name) for name in ("split", "kind", "id"))
-    dim, embeddings = _embedding_matrix(path, table, id_col, split_col)
-    frame = pd.DataFrame({"split": split_col, "kind": kind_col, "id": id_col})
-    if bad := sorted(set(frame["split"]) - set(TEST_SPLITS)):
-        raise PhenoBenchError(
-            f"{path}: unknown split value(s) {_some(bad)}; split must be one of {', '.join(TEST_SPLITS)} "
-            "(train and valid are not scored)"
-        )
-    if bad := sorted(set(frame["kind"]) - set(KINDS)):
-        raise PhenoBenchError(f"{path}: unknown kind value(s) {_some(bad)}; kind must be 'query' or 'candidate'")
-    splits = {}
-    for split in TEST_SPLITS:
-        if not (frame["split"] == split).any():
-            continue
-        ordered = {}
-        for kind, ids in zip(KINDS, expected[split]):
-            rows = np.flatnonzero((frame["split"] == split).to_numpy() & (frame["kind"] == kind).to_numpy())
-            ordered[kind] = embeddings[rows[_positions(path, split, kind, frame["id"].to_numpy()[rows], ids)]]
-            _check_values(path, split, kind, ordered[kind], ids, metadata.similarity)
-        splits[split] = SplitEmbeddings(queries=ordered["query"], candidates=ordered["candidate"])
-    return Submission(path=path, metadata=metadata, sha256=sha256_file(path), dim=dim, splits=splits)
+    limits = limits or Limits()
+    with open_regular(path, max_bytes=limits.max_bytes) as handle:
+        parquet = parquet_file(path, handle)
+        schema = parquet.schema_arrow
+        metadata = _metadata(path, schema, benchmark, fingerprint, fold)
+        if parquet.metadata.num_rows == 0:
+            raise PhenoBenchError(f"{path}: the submission has no rows; add one row per query and candidate of each test split")
+        dim_cap = _check_schema(path, schema, limits)
+        n_expected = sum(len(q) + len(c) for q, c in expected.values())
+        _check_footer(path, parquet.metadata, n_expected=n_expected, dim_cap=dim_cap, max_id_chars=_longest_id(expected))
+        ids = parquet.read(columns=["split", "kind", "id"])
+        split_col, kind_col, id_col = (_string_column(path, ids, name) for name in ("split", "kind", "id"))
+        del ids
+        if bad := sorted(set(split_col) - set(TEST_SPLITS)):
+            raise PhenoBenchError(
+                f"{path}: unknown split value(s) {_some(bad)}; split must be one of {', '.join(TEST_SPLITS)} "
+                "(train and valid are not scored)"
+            )
+        if bad := sorted(set(kind_col) - set(KINDS)):
+            raise PhenoBenchError(f"{path}: unknown kind value(s) {_some(bad)}; kind must be 'query' or 'candidate'")
+        rows_of: dict[str, dict[str, np.ndarray]] = {}
+        for split in TEST_SPLITS:
+            in_split = split_col == split
+            if not in_split.any():
+                continue
+            rows_of[split] = {}
+            for kind, wanted in zip(KINDS, expected[split]):
+                rows = np.flatnonzero(in_split & (kind_col == kind))
+                rows_of[split][kind] = rows[_positions(path, split, kind, id_col[rows], wanted)]
+        # every row is now a known, unique, expected id: the embeddings are at most the expected size
+        dim, embeddings = _embedding_matrix(path, parquet.read(columns=["embedding"]), id_col, split_col, limits)
+        splits = {}
+        for split, kinds in rows_of.items():
+            ordered = {kind: embeddings[rows] for kind, rows in kinds.items()}
+            for kind, wanted in zip(KINDS, expected[split]):
+                _check_values(path, split, kind, ordered[kind], wanted, metadata.similarity)
+            splits[split] = SplitEmbeddings(queries=ordered["query"], candidates=ordered["candidate"])
+        del embeddings
+        digest = sha256_of(handle)
+    return Submission(path=path, metadata=metadata, sha256=digest, dim=dim, splits=splits)
 
 
-def _check_limits(path: Path, limits: Limits) -> None:
-    """File size and (from the schema, before reading any row) embedding dimension caps."""
-    if path.is_file() and (size := path.stat().st_size) > limits.max_bytes:
+def _check_schema(path: Path, schema: pa.Schema, limits: Limits) -> int:
+    """Columns and their types from the schema alone; returns the largest dimension a row may have."""
+    for name in ("split", "kind", "id"):
+        if name not in schema.names:
+            raise PhenoBenchError(
+                f"{path}: no column {name!r} (has {', '.join(schema.names)}); "
+                "a submission has columns split, kind, id, embedding"
+            )
+        kind = schema.field(name).type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            raise PhenoBenchError(f"{path}: column {name!r} has type {kind}; it must hold strings")
+    if "embedding" not in schema.names:
+        raise PhenoBenchError(f"{path}: no column 'embedding'; a submission has columns split, kind, id, embedding")
+    kind = schema.field("embedding").type
+    if not (pa.types.is_fixed_size_list(kind) or pa.types.is_list(kind) or pa.types.is_large_list(kind)):
+        raise PhenoBenchError(f"{path}: column 'embedding' has type {kind}; it must be a fixed-size list of float32")
+    if not pa.types.is_float32(kind.value_type):
         raise PhenoBenchError(
-            f"{path}: file is {size / 2**20:.0f} MB, above the {limits.max_bytes / 2**20:.0f} MB cap; "
-            "lower the embedding dimension or cover fewer splits (maintainers: --max-file-mb)"
+            f"{path}: column 'embedding' holds {kind.value_type}, not float32; "
+            "cast the embeddings with .astype(numpy.float32) before writing"
         )
-    try:
-        field = pq.read_schema(path).field("embedding")
-    except (KeyError, pa.ArrowInvalid, OSError):
-        return  # the full read reports it
-    dim = getattr(field.type, "list_size", None)
-    if dim is None and (pa.types.is_list(field.type) or pa.types.is_large_list(field.type)):
-        try:  # variable-length lists: the first row group's first value, read alone
-            first = pq.ParquetFile(path).read_row_group(0, columns=["embedding"]).column(0)
-            dim = len(first[0].as_py() or []) if len(first) else None
-        except (pa.ArrowInvalid, OSError, IndexError):
-            dim = None
-    if dim is not None and dim > limits.max_dim:
+    if pa.types.is_fixed_size_list(kind):
+        _check_dim(path, kind.list_size, limits)
+        return kind.list_size
+    return limits.max_dim
+
+
+def _check_dim(path: Path, dim: int, limits: Limits) -> None:
+    if dim > limits.max_dim:
         raise PhenoBenchError(
             f"{path}: embedding dimension {dim} is above the cap of {limits.max_dim}; "
             "reduce the dimension (e.g. PCA) (maintainers: --max-dim)"
         )
 
 
+def _longest_id(expected: Mapping[str, tuple[Sequence[str], Sequence[str]]]) -> int:
+    """Characters of the longest expected id (the caps on the id columns scale with it)."""
+    return max((len(str(i)) for q, c in expected.values() for ids in (q, c) for i in ids), default=64)
+
+
+def _check_footer(path: Path, footer: pq.FileMetaData, *, n_expected: int, dim_cap: int, max_id_chars: int) -> None:
+    """Row count, value counts and decompressed sizes declared in the footer, against what the
+    benchmark expects, before any column is read.
+
+    Up to twice the expected rows, the id columns are read next (so a duplicate or unknown id is
+    named in the error); more rows than that is refused here, as is an embedding column declaring
+    more than ``dim_cap`` floats a row, or id columns declaring far more bytes than the ids take.
+    """
+    n_rows = footer.num_rows
+    if n_rows > 2 * n_expected:
+        raise PhenoBenchError(
+            f"{path}: {n_rows:,} rows, but this benchmark has {n_expected:,} queries and candidates in all "
+            "(one row each); remove the extra rows (ids come from queries/<split>.parquet and candidates/<split>.parquet)"
+        )
+    values, id_bytes, emb_bytes = 0, 0, 0
+    for g in range(footer.num_row_groups):
+        group = footer.row_group(g)
+        for c in range(group.num_columns):
+            column = group.column(c)
+            if column.path_in_schema.split(".")[0] == "embedding":
+                values += column.num_values
+                emb_bytes += column.total_uncompressed_size
+            else:  # split, kind, id (other columns are never read, but count toward the cap)
+                id_bytes += column.total_uncompressed_size
+    value_cap = n_rows * (dim_cap + 1)  # + one level for a row holding a null or empty list
+    if values > value_cap or emb_bytes > 4 * value_cap + 16 * n_rows + 2**20:  # float32 values + levels + page headers
+        raise PhenoBenchError(
+            f"{path}: the embedding column declares {values:,} values ({emb_bytes / 2**20:.0f} MB) for {n_rows:,} rows, "
+            f"more than {dim_cap} floats a row; write one vector of the model's dimension per row"
+        )
+    if id_bytes > 3 * n_rows * (max_id_chars + 32) + 2**20:
+        raise PhenoBenchError(
+            f"{path}: the columns other than embedding declare {id_bytes / 2**20:.0f} MB for {n_rows:,} rows, far more "
+            "than this benchmark's ids take; write only the columns split, kind, id, embedding, with the ids of "
+            "queries/<split>.parquet and candidates/<split>.parquet"
+        )
+
+
 def peek_metadata(path: str | os.PathLike) -> SubmissionMetadata:
     """The metadata of a submission file, read without its rows (to find its benchmark)."""
     path = Path(path)
-    try:
-        schema = pq.read_schema(path)
-    except (pa.ArrowInvalid, OSError):
-        read_parquet(path, what="submission")  # raises the clear error
-        raise
-    return _parse_metadata(path, schema)
+    with open_regular(path, max_bytes=None) as handle:
+        return _parse_metadata(path, parquet_file(path, handle).schema_arrow)
 
 
 def _metadata(path: Path, schema: pa.Schema, benchmark: str, fingerprint: str, fold: int | None | object = ...) -> SubmissionMetadata:
@@ -357,19 +430,9 @@ def _string_column(path: Path, table: pa.Table, name: str) -> np.ndarray:
     return column.to_numpy()
 
 
-def _embedding_matrix(path: Path, table: pa.Table, ids: np.ndarray, splits: np.ndarray) -> tuple[int, np.ndarray]:
-    """The (rows, dim) float32 embedding matrix, after type, null and dimension checks."""
-    if "embedding" not in table.column_names:
-        raise PhenoBenchError(f"{path}: no column 'embedding'; a submission has columns split, kind, id, embedding")
+def _embedding_matrix(path: Path, table: pa.Table, ids: np.ndarray, splits: np.ndarray, limits: Limits) -> tuple[int, np.ndarray]:
+    """The (rows, dim) float32 embedding matrix, after null and dimension checks (types: :func:`_check_schema`)."""
     column = table.column("embedding").combine_chunks()
-    kind = column.type
-    if not (pa.types.is_fixed_size_list(kind) or pa.types.is_list(kind) or pa.types.is_large_list(kind)):
-        raise PhenoBenchError(f"{path}: column 'embedding' has type {kind}; it must be a fixed-size list of float32")
-    if not pa.types.is_float32(kind.value_type):
-        raise PhenoBenchError(
-            f"{path}: column 'embedding' holds {kind.value_type}, not float32; "
-            "cast the embeddings with .astype(numpy.float32) before writing"
-        )
     if column.null_count:
         rows = np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))
         raise PhenoBenchError(
@@ -380,6 +443,7 @@ def _embedding_matrix(path: Path, table: pa.Table, ids: np.ndarray, splits: np.n
     dim = int(np.bincount(lengths).argmax())
     if dim == 0:
         raise PhenoBenchError(f"{path}: embeddings are empty lists; give every row a vector of the model's dimension")
+    _check_dim(path, dim, limits)
     if (odd := np.flatnonzero(lengths != dim)).size:
         raise PhenoBenchError(
             f"{path}: split {splits[odd[0]]}: {odd.size} embedding(s) of length other than {dim} "

@@ -237,3 +237,120 @@ def test_compare_refuses_a_file_twice_or_on_both_sides(bench, tmp_path, monkeypa
 def test_template_refuses_a_dimension_the_scorer_would_refuse(bench, tmp_path, monkeypatch, capsys):
     code, _, _ = run_cli(monkeypatch, capsys, "submission", "template", bench.root, "--dim", 5000, "--out", tmp_path / "big.parquet")
     assert code == 2 and not (tmp_path / "big.parquet").exists()
+
+
+# --- safe reading (issue 19): nothing is materialised before it is known good ---------------------
+
+#: The issue's file: a valid dim-4,096 file plus 60,000 extra rows of zeros (0.14 MB under zstd); the old
+#: reader decoded every row (2.58 GB peak on cell-injury-v1) before refusing the unknown ids.
+EXTRA_ROWS, WIDE = 60_000, 4096
+MEMORY_BOUND_MB = 500
+
+
+def _padded_file(bench, path, *, extra: int, dim: int):
+    """A valid file of width ``dim`` (every vector all ones) plus ``extra`` rows of unknown ids and zero vectors, written in
+    chunks of 2,000 rows (the test never holds the whole file in memory)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pheno_bench.schema import matrix_column
+
+    good = pq.read_table(template_with(bench, path.with_suffix(".small.parquet"), dim=1))
+    head = good.set_column(3, "embedding", matrix_column(np.ones((good.num_rows, dim), dtype=np.float32)))
+    with pq.ParquetWriter(path, head.schema, compression="zstd") as writer:
+        writer.write_table(head)
+        for start in range(0, extra, 2000):
+            rows = min(2000, extra - start)
+            writer.write_table(pa.table({
+                "split": pa.array(["unseen_images"] * rows), "kind": pa.array(["query"] * rows),
+                "id": pa.array([f"q-extra-{start + i}" for i in range(rows)]),
+                "embedding": matrix_column(np.zeros((rows, dim), dtype=np.float32)),
+            }, schema=head.schema))
+    return path
+
+
+#: Peak RSS of the process as VmHWM (the high-water mark of this process's own memory map). Not
+#: ru_maxrss: Linux carries the forking parent's RSS over exec into the child's ru_maxrss (pytest's
+#: ~1 GB here), so a subprocess's ru_maxrss cannot show a peak below its parent's.
+_PEAK = """
+import atexit, re, sys
+def peak():
+    with open("/proc/self/status") as status:
+        kb = re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1)
+    print(f"peak-rss-kb {kb}", file=sys.stderr)
+atexit.register(peak)
+sys.argv = ["pheno-bench", *sys.argv[1:]]
+from pheno_bench.cli import main
+main()
+"""
+
+
+def _cli_peak(*args, timeout=120):
+    """The CLI in a fresh interpreter: (exit code, stderr lines without the peak line, peak RSS in MB)."""
+    import subprocess
+
+    run = subprocess.run([sys.executable, "-c", _PEAK, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    lines = run.stderr.splitlines()
+    peak = [int(line.split()[1]) for line in lines if line.startswith("peak-rss-kb ")]
+    return run.returncode, [line for line in lines if not line.startswith("peak-rss-kb ")], peak[0] / 1024 if peak else None
+
+
+def test_a_file_of_60000_extra_rows_is_refused_within_a_memory_bound(cell_injury_v1, tmp_path):
+    """Regression (issue 19): the row count is read from the footer, so the 983 MB of zeros the file
+    decompresses to are never materialised (the old reader peaked at 2.3 GB on this file). Peak RSS of the
+    whole `evaluate` process (a memory bound, VmHWM in a fresh interpreter; not a timing). On
+    cell-injury-v1, whose scorer alone peaks near 190 MB (synthetic-v1's near 540 MB)."""
+    bench = Evaluator(cell_injury_v1)
+    import os
+
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("peak memory is read from /proc/self/status (Linux)")
+    path = _padded_file(bench, tmp_path / "padded.parquet", extra=EXTRA_ROWS, dim=WIDE)
+    assert path.stat().st_size < 2 * 2**20  # a small file
+    code, err, peak_mb = _cli_peak("evaluate", path, "--benchmark", bench.root, "--out", tmp_path / "r.json")
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"error: {path}: ") and "rows" in err[0] and "remove the extra rows" in err[0]
+    assert peak_mb is not None and peak_mb < MEMORY_BOUND_MB, peak_mb
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_a_named_pipe_is_refused_at_once(bench, tmp_path):
+    """Regression (issue 19): `evaluate <fifo>` blocked forever in open(). It is refused from os.stat, never
+    opened; the subprocess timeout is only a hang guard, not a timing assertion."""
+    import os
+
+    fifo = tmp_path / "sub.parquet"
+    os.mkfifo(fifo)
+    good = template_with(bench, tmp_path / "good.parquet")
+    for args in (("evaluate", fifo, "--benchmark", bench.root), ("evaluate", fifo), ("compare", good, fifo, "--benchmark", bench.root)):
+        code, err, _ = _cli_peak(*args, timeout=30)
+        assert code == 2 and len(err) == 1, (args, err)
+        assert err[0] == (
+            f"error: {fifo}: a named pipe, not a regular file; the submission is read only from a parquet file "
+            "on disk: write it to a file (write_submission) and give that file's path"
+        ), err
+
+
+@pytest.mark.parametrize("target", ["directory", "device"])
+def test_directories_and_devices_are_refused(bench, tmp_path, target):
+    import os
+
+    path = tmp_path if target == "directory" else "/dev/zero"
+    if target == "device" and not os.path.exists(path):
+        pytest.skip("no /dev/zero here")
+    with pytest.raises(PhenoBenchError, match=f"a {'directory' if target == 'directory' else 'character device'}, not a regular file"):
+        bench.read(path)
+
+
+def test_footer_declaring_more_values_than_the_dimension_cap_is_refused_before_reading(bench, tmp_path):
+    """A variable-length list column can hide one huge row; its value count is in the footer."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    good = pq.read_table(template_with(bench, tmp_path / "ok.parquet"))
+    values = good.column("embedding").to_pylist()
+    values[0] = [1.0] * (good.num_rows * 4097 + 1)  # more floats than every row at the cap together
+    path = tmp_path / "huge-row.parquet"
+    pq.write_table(good.set_column(3, "embedding", pa.array(values, pa.list_(pa.float32()))), path)
+    with pytest.raises(PhenoBenchError, match=r"huge-row.parquet: the embedding column declares .* more than 4096 floats a row"):
+        bench.read(path)
