@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
+from pheno_bench.medians import blas_threads
 from pheno_bench.metrics import chance_values, pessimistic_values, query_values
 from pheno_bench.ranking import RankCounts, retrieval_counts, scale_factors
 from pheno_bench.scoring.keys import SplitKey
@@ -78,14 +78,31 @@ def effective_rank(x: np.ndarray, *, max_rows: int = 4096) -> float:
     return float(np.exp(-(p * np.log(p)).sum()))
 
 
+def _same_embedding(x: np.ndarray, *, block: int = 8192) -> bool:
+    """Whether every row of ``x`` (n, dim) is the same vector up to a positive factor of its largest
+    entry: the spread of each coordinate of the rows scaled to max|x| = 1 is at most 1e-6.
+    A block of rows at a time (running per-coordinate min and max): the same float64 values as
+    scaling all rows at once, without a float64 copy of x."""
+    if len(x) == 0:
+        return False
+    low = np.full(x.shape[1], np.inf)
+    high = np.full(x.shape[1], -np.inf)
+    for start in range(0, len(x), block):
+        part = x[start : start + block]
+        scale = np.abs(part).max(axis=1, keepdims=True).astype(np.float64)
+        unit = part / np.where(scale > 0, scale, 1)
+        np.minimum(low, unit.min(axis=0), out=low)
+        np.maximum(high, unit.max(axis=0), out=high)
+    return bool((high - low).max() <= 1e-6)
+
+
 def _diagnose(queries: np.ndarray, candidates: np.ndarray) -> tuple[dict[str, float], list[str]]:
     # rounded: a diagnostic, and the same for embeddings that differ only by float rounding of a scale factor
-    ranks = {"queries": round(effective_rank(queries), 3), "candidates": round(effective_rank(candidates), 3)}
+    with blas_threads(1):  # a (dim x dim) gram and its eigenvalues: more BLAS threads only spin
+        ranks = {"queries": round(effective_rank(queries), 3), "candidates": round(effective_rank(candidates), 3)}
     flags = []
     for kind, x in (("queries", queries), ("candidates", candidates)):
-        scale = np.abs(x).max(axis=1, keepdims=True).astype(np.float64)
-        unit = x / np.where(scale > 0, scale, 1)
-        if np.ptp(unit, axis=0).max() <= 1e-6:
+        if _same_embedding(x):
             flags.append(f"all {kind} have the same embedding")
         elif ranks[kind] < 2:
             flags.append(f"rank collapse: {kind} embeddings have effective rank {ranks[kind]:.2f}")
@@ -94,14 +111,21 @@ def _diagnose(queries: np.ndarray, candidates: np.ndarray) -> tuple[dict[str, fl
 
 def _averaged(queries: np.ndarray, key: SplitKey, cosine: bool) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Query embeddings averaged per true (molecule, dose) in float64 (after the similarity's own
-    rescaling, so a 1e30 factor changes nothing); their true candidates and labels."""
+    rescaling, so a 1e30 factor changes nothing); their true candidates and labels.
+
+    One pass over the queries, no float64 copy of them: each row's scaled contribution is added to
+    its group in row order (:func:`pheno_bench.ranking_kernels.group_sums`, the same operations in
+    the same order as a sparse membership product, so the same bits)."""
+    from pheno_bench import ranking_kernels as kernels
+
     groups, inverse = np.unique(key.true_index, return_inverse=True)
+    inverse = inverse.reshape(-1).astype(np.int64)
     counts = np.bincount(inverse)
     factors = scale_factors(queries, similarity="cosine" if cosine else "dot", rows=True)
     if not cosine:  # dot: one common factor keeps relative query lengths
         factors = np.full(len(queries), factors.min())
-    membership = sparse.csr_matrix((factors / counts[inverse], (inverse, np.arange(inverse.size))), shape=(groups.size, inverse.size))
-    means = np.asarray(membership @ queries.astype(np.float64))
+    means = np.zeros((groups.size, queries.shape[1]))
+    kernels.group_sums(np.ascontiguousarray(queries), inverse, factors / counts[inverse], means)
     first = np.unique(inverse, return_index=True)[1]
     return means, groups, key.labels.iloc[first].reset_index(drop=True)
 
