@@ -26,8 +26,11 @@ HEADERS = {
     "molecule_top_5pct": "mol. top-5%",
     "mrr": "MRR",
     "median_rank": "median rank",
+    "dose_part": "dose part",
+    "identity_top_1pct": "identity top-1%",
+    "identity_top_5pct": "identity top-5%",
 }
-SUBSET_ORDER = ("all", "active", "molecule_in_train", "molecule_not_in_train", "anchors")
+SUBSET_ORDER = ("all", "active", "active_non_cytotoxic", "molecule_in_train", "molecule_not_in_train", "anchors")
 TOP_K_PERCENT = {"top_1pct": 1, "top_5pct": 5, "molecule_top_1pct": 1, "molecule_top_5pct": 5}
 
 

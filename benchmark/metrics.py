@@ -30,11 +30,27 @@ from pheno_bench.medians import cached, weighted_medians
 from pheno_bench.ranking import RankCounts
 
 TOP_PERCENTS = (1, 5)
-METRICS = ("top_1pct", "top_5pct", "molecule_top_1pct", "molecule_top_5pct", "mrr", "median_rank")
+#: the retrieval metrics (columns of :func:`query_values`; the last is the mid-rank)
+RETRIEVAL_METRICS = ("top_1pct", "top_5pct", "molecule_top_1pct", "molecule_top_5pct", "mrr", "median_rank")
+#: the dose part and the identity part (columns of :func:`dose_identity_values`), scorer 4
+DOSE_IDENTITY = ("dose_part", "identity_top_1pct", "identity_top_5pct")
+#: every metric of a result, in the column order of a view's values (:func:`all_values`)
+METRICS = RETRIEVAL_METRICS + DOSE_IDENTITY
+#: the column of the rank (its average is a median); every other column is averaged as a mean
+RANK_COLUMN = RETRIEVAL_METRICS.index("median_rank")
 LOWER_IS_BETTER = frozenset({"median_rank"})
 TOP_K_METRICS = {"top_1pct": 1, "top_5pct": 5, "molecule_top_1pct": 1, "molecule_top_5pct": 5}
+#: top-K% among the candidates at the true dose level only: k = ceil(K * n_level / 100), per query
+IDENTITY_METRICS = {"identity_top_1pct": 1, "identity_top_5pct": 5}
 CI_LEVEL = 0.95
-N_VALUES = len(METRICS)  # columns of a query-values matrix: the 5 means, then the rank
+N_VALUES = len(METRICS)  # columns of a values matrix: the 5 retrieval means, the rank, the 3 dose/identity means
+
+
+def metric_parts(metric: str) -> dict[str, str]:
+    """The metrics that split ``metric`` into what a model gets right: its dose part (``dose_part``)
+    and its identity part (``identity_top_K pct`` with the metric's own K; K = 5 for a metric
+    without one, e.g. MRR or the median rank)."""
+    return {"dose": "dose_part", "identity": f"identity_top_{TOP_K_METRICS.get(metric, IDENTITY_METRICS.get(metric, 5))}pct"}
 
 
 def top_k_count(percent: int, n_candidates: int) -> int:
@@ -99,10 +115,6 @@ def chance_values(n_doses: np.ndarray, *, n_candidates: int) -> np.ndarray:
     return query_values(RankCounts(zeros, full, zeros, full - n_doses, n_doses.astype(np.int64)), n_candidates=n)
 
 
-#: columns of :func:`dose_identity_values` (not yet in METRICS, the results or the tables)
-DOSE_IDENTITY = ("dose_part", "identity_top_1pct", "identity_top_5pct")
-
-
 def fair_dose_first(dose_above: np.ndarray, dose_tied: np.ndarray) -> np.ndarray:
     """The dose part: expected value (fair ties) of "the true dose ranks first among the true
     molecule's own doses": 1 / t when no own dose is strictly above it (a = 0), else 0."""
@@ -137,6 +149,31 @@ def dose_identity_chance(n_doses: np.ndarray, n_level: np.ndarray) -> np.ndarray
     zeros = np.zeros(len(n_doses), dtype=np.int64)
     full = RankCounts(zeros, n_level, zeros, n_level - n_doses, n_doses, zeros, n_doses, n_doses, zeros, n_level, n_level)
     return dose_identity_values(full)
+
+
+def dose_identity_pessimistic(counts: RankCounts) -> np.ndarray:
+    """(n_queries, 3) the ties-against view of :func:`dose_identity_values`: the true dose first only
+    when no own dose is above or tied with it; an identity hit when level_above + level_tied <= k."""
+    rank = counts.level_above + counts.level_tied
+    columns = [counts.dose_above + counts.dose_tied <= 1] + [rank <= top_k_count(p, counts.n_level) for p in TOP_PERCENTS]
+    return np.column_stack(columns).astype(np.float64)
+
+
+def all_values(counts: RankCounts, *, n_candidates: int) -> np.ndarray:
+    """(n_queries, 9) every metric's fair per-query value, columns in METRICS order: :func:`query_values`
+    (the last of its 6 the mid-rank) then :func:`dose_identity_values`."""
+    return np.hstack([query_values(counts, n_candidates=n_candidates), dose_identity_values(counts)])
+
+
+def all_pessimistic(counts: RankCounts, *, n_candidates: int) -> np.ndarray:
+    """(n_queries, 9) the ties-against values in METRICS order (:func:`pessimistic_values`, :func:`dose_identity_pessimistic`)."""
+    return np.hstack([pessimistic_values(counts, n_candidates=n_candidates), dose_identity_pessimistic(counts)])
+
+
+def all_chance(n_doses: np.ndarray, n_level: np.ndarray, *, n_candidates: int) -> np.ndarray:
+    """(n_queries, 9) chance levels in METRICS order: the fair values of a full tie
+    (:func:`chance_values`, :func:`dose_identity_chance`); a constant embedding scores exactly this."""
+    return np.hstack([chance_values(np.asarray(n_doses), n_candidates=n_candidates), dose_identity_chance(n_doses, n_level)])
 
 
 def bootstrap_weights(n_molecules: int, *, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
@@ -204,48 +241,61 @@ def grouped_tied_median(rank: np.ndarray, tied: np.ndarray, group: np.ndarray, m
     return weighted_medians(rank - tied / 2, rank + tied / 2, group, molecule, weights, mass=mass, rule="tied", n_groups=int(group.max()) + 1, extra=extra)
 
 
-def grouped_estimates(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, weights: np.ndarray, *, tied: np.ndarray | None = None) -> np.ndarray:
-    """(rows, n_groups, 6) micro averages of every metric of every group under each row of molecule weights.
+def _means_of(values: np.ndarray) -> np.ndarray:
+    """(n, c - 1) every column of ``values`` (n, c) but the rank's (RANK_COLUMN)."""
+    return np.delete(values, RANK_COLUMN, axis=1)
 
-    values: (n, 6) from :func:`query_values` (last column the rank); molecule, group: (n,), group codes
+
+def _with_rank(means: np.ndarray, median: np.ndarray) -> np.ndarray:
+    """(rows, groups, c) the mean columns (rows, groups, c - 1) with the median put back at RANK_COLUMN."""
+    return np.concatenate([means[..., :RANK_COLUMN], median[..., None], means[..., RANK_COLUMN:]], axis=2)
+
+
+def grouped_estimates(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, weights: np.ndarray, *, tied: np.ndarray | None = None) -> np.ndarray:
+    """(rows, n_groups, c) micro averages of every metric of every group under each row of molecule weights.
+
+    values: (n, c), c >= 6, columns in METRICS order (:func:`all_values`; or the 6 of
+    :func:`query_values`), column RANK_COLUMN the mid-rank; molecule, group: (n,), group codes
     0..n_groups-1 all present; weights: (rows, n_molecules), row 0 all ones for the plain estimate.
     Means are ratio estimates: weighted per-molecule sums over weighted per-molecule query counts (one
     matrix product for all groups and rows). The rank column is the lower median of the mid-ranks,
     or, given ``tied`` (n,) (each query's tied block t), the tie-aware median of
     :func:`grouped_tied_median`.
     """
-    sums = _pair_sums(np.column_stack([values[:, :5], np.ones(len(values))]), molecule, group, weights.shape[1])
+    means = _means_of(values)
+    sums = _pair_sums(np.column_stack([means, np.ones(len(values))]), molecule, group, weights.shape[1])
     if tied is None:
-        median, totals = grouped_lower_median(values[:, 5], group, molecule, weights, extra=sums)
+        median, totals = grouped_lower_median(values[:, RANK_COLUMN], group, molecule, weights, extra=sums)
     else:
-        median, totals = grouped_tied_median(values[:, 5], tied, group, molecule, weights, extra=sums)
-    return np.concatenate([_ratios(totals, len(weights)), median[..., None]], axis=2)
+        median, totals = grouped_tied_median(values[:, RANK_COLUMN], tied, group, molecule, weights, extra=sums)
+    return _with_rank(_ratios(totals, len(weights), means.shape[1]), median)
 
 
-def _ratios(totals: np.ndarray, rows: int) -> np.ndarray:
-    """(rows, n_groups, 5) weighted sums of the 5 mean columns over the weighted query counts."""
-    totals = totals.reshape(rows, -1, 6)
+def _ratios(totals: np.ndarray, rows: int, c: int) -> np.ndarray:
+    """(rows, n_groups, c) weighted sums of the c mean columns over the weighted query counts."""
+    totals = totals.reshape(rows, -1, c + 1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return totals[..., :5] / totals[..., 5:]
+        return totals[..., :c] / totals[..., c:]
 
 
 def macro_estimates(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, weights: np.ndarray, *, tied: np.ndarray | None = None) -> np.ndarray:
-    """(rows, n_groups, 6) macro averages: each molecule's mean, then the weighted mean over the
+    """(rows, n_groups, c) macro averages: each molecule's mean, then the weighted mean over the
     molecules of the group. The rank column: the lower median over molecules of each molecule's
     lower-median rank, or, given ``tied`` (n,), the tie-aware macro median of :func:`grouped_tied_median`."""
     width = int(molecule.max(initial=0)) + 1
     cells, inverse = np.unique(group.astype(np.int64) * width + molecule, return_inverse=True)
     inverse = inverse.reshape(-1)
     counts = np.bincount(inverse)
-    means = np.column_stack([np.bincount(inverse, weights=values[:, j]) for j in range(5)]) / counts[:, None]
+    columns = _means_of(values)
+    means = np.column_stack([np.bincount(inverse, weights=columns[:, j]) for j in range(columns.shape[1])]) / counts[:, None]
     if tied is not None:
         sums = _pair_sums(np.column_stack([means, np.ones(len(means))]), cells % width, cells // width, weights.shape[1])
-        median, totals = grouped_tied_median(values[:, 5], tied, group, molecule, weights, macro=True, extra=sums)
-        return np.concatenate([_ratios(totals, len(weights)), median[..., None]], axis=2)
-    order = np.lexsort((values[:, 5], inverse))
+        median, totals = grouped_tied_median(values[:, RANK_COLUMN], tied, group, molecule, weights, macro=True, extra=sums)
+        return _with_rank(_ratios(totals, len(weights), means.shape[1]), median)
+    order = np.lexsort((values[:, RANK_COLUMN], inverse))
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    medians = values[order, 5][starts + (counts - 1) // 2]
-    return grouped_estimates(np.column_stack([means, medians]), cells % width, cells // width, weights)
+    medians = values[order, RANK_COLUMN][starts + (counts - 1) // 2]
+    return grouped_estimates(_with_rank(means[None], medians[None])[0], cells % width, cells // width, weights)
 
 
 def intervals(samples: np.ndarray, level: float = CI_LEVEL) -> np.ndarray:

@@ -267,3 +267,26 @@ def retrieval_counts(
             for future in [pool.submit(worker) for _ in range(workers)]:
                 future.result()
     return RankCounts(**out)
+
+
+def query_blind_counts(
+    scores: np.ndarray, *, true_index: np.ndarray, candidate_molecule: np.ndarray, candidate_dose: np.ndarray | None = None
+) -> RankCounts:
+    """The counts of a query-blind ranking: every query ranks the candidates by the same ``scores``.
+
+    scores: (n_candidates,) finite, higher = earlier, equal = tied (e.g.
+    :func:`pheno_bench.floor.query_blind_scores`); the other arguments as in :func:`retrieval_counts`.
+    Computed by :func:`retrieval_counts` itself (a constant one-dimensional query against the scores
+    as one-dimensional candidates, dot similarity: positive factors, so the same order and ties),
+    once per distinct true candidate: the same exact counts as a submission whose queries are all
+    one vector and whose candidates are ``scores``.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 1 or not np.isfinite(scores).all():
+        raise PhenoBenchError("query-blind scores must be one finite number per candidate")
+    targets, inverse = np.unique(np.asarray(true_index, dtype=np.int64), return_inverse=True)
+    counts = retrieval_counts(
+        np.ones((targets.size, 1)), scores[:, None], true_index=targets, candidate_molecule=candidate_molecule,
+        candidate_dose=candidate_dose, similarity="dot", memory_mb=16,
+    )
+    return counts.take(inverse.reshape(-1))

@@ -268,3 +268,16 @@ def count_tile(sims, c0, q64, c64, own, own64, ref, tol, thresholds, level_lo, l
                 d = v - ref[i, 1]
                 acc[i, M_ABOVE] += d > tol[i]
                 acc[i, M_TIED] += abs(d) <= tol[i]
+
+
+@njit(**_JIT)
+def group_sums(x, group, weight, out):
+    """out[group[i]] += weight[i] * x[i] (float64), rows i in order: the same operations, in the same
+    order, as the sparse product ``membership @ x.astype(float64)`` with one entry per row (scipy's
+    CSR kernel adds ``a * x[j]`` entry by entry), without the float64 copy of x."""
+    n, dim = x.shape
+    for i in range(n):
+        g = group[i]
+        w = weight[i]
+        for d in range(dim):
+            out[g, d] += w * np.float64(x[i, d])

@@ -25,12 +25,16 @@ class _Frozen(BaseModel):
 
 
 class Estimate(_Frozen):
-    """One metric on one subset: the value, its bootstrap interval and the chance level."""
+    """One metric on one subset: the value, its bootstrap interval, the chance level and the query-blind floor."""
 
     value: float
     low: float | None = Field(description="lower bound of the interval (None: no interval, see SubsetResult.status)")
     high: float | None
     chance: float = Field(description="expected value under a uniformly random ranking (= a constant embedding's score)")
+    floor: float | None = Field(
+        None, description="the score of the query-blind floor ranking (candidates ordered by the train dose prior, "
+        "one dose per molecule first, never looking at the query), computed by the scorer; None: no floor for this benchmark",
+    )
     k: int | None = Field(None, description="top-K% metrics: candidates counted as a hit, ceil(K * n_candidates / 100)")
     n_candidates: int | None = Field(None, description="top-K% metrics: candidates ranked per query")
 
@@ -102,9 +106,14 @@ class Primary(_Frozen):
     low: float | None = None
     high: float | None = None
     chance: float | None = None
+    floor: float | None = Field(None, description="the query-blind floor on this cell (see Estimate.floor)")
     k: int | None = None
     n_candidates: int | None = None
     n_molecules: int | None = None
+    parts: dict[str, Estimate] = Field(
+        default_factory=dict,
+        description="the primary cell's dose part ('dose': dose_part) and identity part ('identity': identity_top_K pct), each with its chance and floor",
+    )
     reason: str | None = Field(
         None, exclude_if=lambda v: v is None,
         description="why value is None when the split was not evaluated, e.g. 'not evaluated: fold(s) [2] of cell-injury-v2 have no unseen_molecules'",

@@ -129,14 +129,16 @@ def test_results_json_is_strict_and_deterministic(bench, tmp_path):
     second = write_results(bench.evaluate(path, n_bootstrap=30, seed=4), tmp_path / "b.json")
     assert first.read_bytes() == second.read_bytes()
     data = strict_json(first.read_text())
-    assert data["scorer_version"] == SCORER_VERSION == "3.0.0" and data["ties"] == "fair"
+    assert data["scorer_version"] == SCORER_VERSION == "4.0.0" and data["ties"] == "fair"
     results = read_results(first)
     assert results.submission.sha256 and results.bootstrap.unit == "molecule"
     assert results == Results.model_validate(json.loads(second.read_text()))
     other = results.model_copy(update={"scorer_version": "99.0.0"})  # another major
-    ensure_comparable({"a": results, "b": results})
+    ensure_comparable({"a": results, "b": results, "c": results.model_copy(update={"scorer_version": "4.1.0"})})
     with pytest.raises(PhenoBenchError, match="b differ from a"):
         ensure_comparable({"a": results, "b": other})
+    with pytest.raises(PhenoBenchError, match="b differ from a"):  # scorer 3 numbers (median of mid-ranks) never mix with 4
+        ensure_comparable({"a": results, "b": results.model_copy(update={"scorer_version": "3.0.0"})})
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(PhenoBenchError, match="not a pheno-bench results file"):
         read_results(tmp_path / "bad.json")
@@ -145,12 +147,22 @@ def test_results_json_is_strict_and_deterministic(bench, tmp_path):
 def test_every_top_k_metric_says_its_k(bench, tmp_path):
     results = bench.evaluate(bench.write_template(tmp_path / "t.parquet", dim=8), n_bootstrap=10)
     for split, result in results.splits.items():
+        key = bench.keys[split]
+        level_size = pd.Series(key.candidate_dose).value_counts()
         for name, est in result.per_query.subsets["all"].metrics.items():
-            if "top" in name:
-                percent = 1 if name.endswith("1pct") else 5
+            percent = 1 if name.endswith("1pct") else 5
+            if name.startswith("identity"):  # ranked among the candidates at the true dose level: that level's k
+                sizes = set(level_size[key.labels.loc[~key.labels["anchor"], "dose_level"]].tolist())
+                size = sizes.pop() if len(sizes) == 1 else None
+                assert (est.k, est.n_candidates) == ((top_k_count(percent, size), size) if size else (None, None))
+            elif "top" in name:
                 assert est.n_candidates == result.n_candidates and est.k == top_k_count(percent, result.n_candidates)
             else:
                 assert est.k is None
+        for dose, subset in result.per_query.by_dose.items():  # one level: its k, always
+            if subset.metrics:
+                assert subset.metrics["identity_top_5pct"].n_candidates == level_size[dose]
+                assert subset.metrics["identity_top_5pct"].k == top_k_count(5, int(level_size[dose]))
         assert result.k == {"top_1pct": top_k_count(1, result.n_candidates), "top_5pct": top_k_count(5, result.n_candidates)}
 
 

@@ -28,7 +28,10 @@ DEFINITIONS = {
     "molecule_top_1pct": "share of queries whose true molecule, at its best-ranked dose, is within the top 1%",
     "molecule_top_5pct": "the same within the top 5%",
     "mrr": "mean over queries of 1 / rank of the true candidate",
-    "median_rank": "median rank of the true candidate (lower is better)",
+    "median_rank": "median of the pooled rank distribution of the true candidate, each query's rank uniform over its tied block (lower is better)",
+    "dose_part": "share of queries whose true dose ranks first among the true molecule's own doses (chance 1 / its doses)",
+    "identity_top_1pct": "share of queries whose true candidate is within the top 1% of the candidates at the true dose level",
+    "identity_top_5pct": "the same within the top 5%",
 }
 
 

@@ -29,7 +29,10 @@ class SplitKey:
     candidate_ids: np.ndarray  # (n_candidates,)
     true_index: np.ndarray  # (n_queries,) row of the true candidate
     candidate_molecule: np.ndarray  # (n_candidates,) molecule code
-    labels: pd.DataFrame  # per query: molecule, inchikey, dose_level, scaffold_group, active, in_train, anchor
+    labels: pd.DataFrame  # per query: molecule, inchikey, dose_level, scaffold_group, active, in_train, anchor (non_cytotoxic when the answers carry it)
+    candidate_dose: np.ndarray | None = None  # (n_candidates,) dose level label (None: one level, the identity part is then over every candidate)
+    floor_scores: np.ndarray | None = None  # (n_candidates,) the query-blind floor's candidate scores (None: no floor)
+    candidate_table: pd.DataFrame | None = None  # the candidates file (candidate_id, inchikey, dose_level, concentration_um, ...)
 
     @property
     def n_molecules(self) -> int:
@@ -40,7 +43,7 @@ def load_split_key(root: str | os.PathLike, split: str, *, anchors: Sequence[str
     """Read the answer key of ``split`` from the benchmark folder ``root``; ``anchors``: positive-control InChIKeys."""
     root = Path(root)
     queries = read_parquet(root / queries_path(split), what="benchmark queries file").column("query_id").to_numpy()
-    candidates = read_parquet(root / candidates_path(split), what="benchmark candidates file").select(["candidate_id", "inchikey"]).to_pandas()
+    candidates = read_parquet(root / candidates_path(split), what="benchmark candidates file").to_pandas()
     answers = read_parquet(root / answers_path(split), what="benchmark answers file").to_pandas().set_index("query_id")
     missing = pd.Index(queries).difference(answers.index)
     unknown = pd.Index(answers["candidate_id"]).difference(candidates["candidate_id"])
@@ -64,4 +67,7 @@ def load_split_key(root: str | os.PathLike, split: str, *, anchors: Sequence[str
             "anchor": pd.Index(inchikey).isin(list(anchors)),
         }
     )
-    return SplitKey(split, queries, candidates["candidate_id"].to_numpy(), true_index, candidate_molecule, labels)
+    if "non_cytotoxic" in answers.columns:  # benchmarks that flag non-cytotoxic queries (cell-injury-v2.1 on)
+        labels["non_cytotoxic"] = answers["non_cytotoxic"].fillna(False).to_numpy(dtype=bool)
+    dose = candidates["dose_level"].astype(str).to_numpy() if "dose_level" in candidates.columns else None
+    return SplitKey(split, queries, candidates["candidate_id"].to_numpy(), true_index, candidate_molecule, labels, candidate_dose=dose, candidate_table=candidates)

@@ -30,8 +30,10 @@ from pheno_bench.version import __version__
 #: Version of the scoring rules. Major: a number changes meaning (results of different majors
 #: are never compared or mixed). Minor: something is added, old numbers unchanged. Patch: a fix
 #: that changes no number. 3.0.0: fair ties, float64 near-ties, macro averages, anchors apart,
-#: the "too few" rule, primary metric.
-SCORER_VERSION = "3.0.0"
+#: the "too few" rule, primary metric. 4.0.0: median rank = the median of the pooled rank
+#: distribution (each query's rank uniform over its tied block); the dose part and identity part
+#: metrics; the query-blind floor beside chance; the non-cytotoxic active subset where flagged.
+SCORER_VERSION = "4.0.0"
 
 
 class Scorer:

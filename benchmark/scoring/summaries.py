@@ -17,7 +17,7 @@ import pandas as pd
 
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.metric_ids import k_of_folds, metric_label, parse_metric_id
-from pheno_bench.metrics import METRICS, TOP_K_METRICS, TOP_PERCENTS, bootstrap_weights, grouped_estimates, intervals, macro_estimates, top_k_count
+from pheno_bench.metrics import IDENTITY_METRICS, METRICS, TOP_K_METRICS, TOP_PERCENTS, bootstrap_weights, grouped_estimates, intervals, macro_estimates, metric_parts, top_k_count
 from pheno_bench.results import Estimate, Primary, SplitResult, SubsetResult, ViewResult, dose_sort_key
 from pheno_bench.scoring.views import View
 
@@ -33,7 +33,11 @@ def partitions(view: View, split: str) -> list[tuple[str, np.ndarray, list[str]]
     labels, n = view.labels, len(view.labels)
     anchor = labels["anchor"].to_numpy(dtype=bool)
     keep = lambda mask: np.where(mask & ~anchor, 0, -1)
-    parts = [("subsets", keep(np.ones(n, bool)), ["all"]), ("subsets", keep(labels["active"].to_numpy(dtype=bool)), ["active"])]
+    active = labels["active"].to_numpy(dtype=bool)
+    parts = [("subsets", keep(np.ones(n, bool)), ["all"]), ("subsets", keep(active), ["active"])]
+    if "non_cytotoxic" in labels.columns:  # only benchmarks whose answers flag it (absent: no subset)
+        non_cytotoxic = labels["non_cytotoxic"].fillna(False).to_numpy(dtype=bool)
+        parts.append(("subsets", keep(active & non_cytotoxic), ["active_non_cytotoxic"]))
     if anchor.any():
         parts.append(("subsets", np.where(anchor, 0, -1), ["anchors"]))
     if split == "unseen_dataset":
@@ -57,19 +61,37 @@ def subset_status(field_name: str, subset: str, split: str, n_molecules: int, al
     return "scored", ""
 
 
-def _k_fields(metric: str, n_candidates: int | dict[int, int]) -> dict:
+def _k_fields(metric: str, n_candidates: int | dict[int, int], n_level: int | None = None) -> dict:
+    """k and n_candidates of a top-K% estimate; for an identity top-K% (ranked among the candidates
+    at the true dose level), those of the level when every query of the cell has one level size."""
+    if metric in IDENTITY_METRICS:
+        return {} if n_level is None else {"k": top_k_count(IDENTITY_METRICS[metric], n_level), "n_candidates": n_level}
     if metric not in TOP_K_METRICS or not isinstance(n_candidates, int):
         return {}
     return {"k": top_k_count(TOP_K_METRICS[metric], n_candidates), "n_candidates": n_candidates}
 
 
+def _level_size(view: View, rows: np.ndarray) -> int | None:
+    """The number of candidates at the true dose level when every row of ``rows`` (bool) has the same, else None."""
+    if view.n_level is None or not rows.any():
+        return None
+    sizes = np.unique(view.n_level[rows])
+    return int(sizes[0]) if sizes.size == 1 else None
+
+
 def cell_estimates(view: View, codes: np.ndarray, weights: np.ndarray, molecule: np.ndarray, which: str = "values") -> tuple[np.ndarray, np.ndarray]:
-    """Group codes present in ``codes`` and their (2, rows, groups, 6) micro and macro estimates."""
+    """Group codes present in ``codes`` and their (2, rows, groups, n_metrics) micro and macro estimates.
+
+    which: "values", "chance", "floor" (the median rank: the tie-aware median of the pooled rank
+    distribution, each row's rank uniform over its tied block, when the view has the tied blocks)
+    or "pessimistic" (the lower median of its ranks a + t)."""
     keep = np.flatnonzero(codes >= 0)
     present, group = np.unique(codes[keep], return_inverse=True)
     values = getattr(view, which)[keep]
-    micro = grouped_estimates(values, molecule[keep], group, weights)
-    macro = macro_estimates(values, molecule[keep], group, weights)
+    tied = view.tied_of(which)
+    tied = None if tied is None else tied[keep]
+    micro = grouped_estimates(values, molecule[keep], group, weights, tied=tied)
+    macro = macro_estimates(values, molecule[keep], group, weights, tied=tied)
     return present, np.stack([micro, macro])
 
 
@@ -98,12 +120,14 @@ def summarise(view: View, split: str, weights: np.ndarray) -> tuple[ViewResult, 
                 # submission whose per-query values equal chance's scores chance bit for bit
                 _, point = cell_estimates(view, part, weights[:1], molecule) if len(rows) > 1 else (present, est)
                 _, chance = cell_estimates(view, part, weights[:1], molecule, "chance")
+                # the query-blind floor: the same computation as chance, on the floor ranking's values
+                floor = cell_estimates(view, part, weights[:1], molecule, "floor")[1] if view.floor is not None else np.full_like(chance, np.nan)
                 if len(rows) > 1:
                     low, high = intervals(np.moveaxis(est[:, 1:], 1, 0))  # each (2, groups, 6)
                 else:
                     low = high = np.full((2, *est.shape[2:]), np.nan)
                 for i, g in enumerate(present):
-                    estimates[g] = (point[:, 0, i], low[:, i], high[:, i], chance[:, 0, i])
+                    estimates[g] = (point[:, 0, i], low[:, i], high[:, i], chance[:, 0, i], floor[:, 0, i])
                 if field_name == "subsets":
                     present_p, pess = cell_estimates(view, part, weights[:1], molecule, "pessimistic")
                     for i, g in enumerate(present_p):
@@ -112,14 +136,16 @@ def summarise(view: View, split: str, weights: np.ndarray) -> tuple[ViewResult, 
             if n_queries[g] == 0:
                 continue
             status, reason = statuses[g]
+            level_size = _level_size(view, keep & (codes == g))
             result = {"n_queries": int(n_queries[g]), "n_molecules": int(n_mol[g]), "status": status, "reason": reason}
             if g in estimates:
-                value, low, high, chance = estimates[g]
+                value, low, high, chance, floor = estimates[g]
                 for a, average in enumerate(("metrics", "macro")):
                     result[average] = {
                         metric: Estimate(
                             value=_finite(value[a, j]), low=_optional(low[a, j]) if status == "scored" else None,
-                            high=_optional(high[a, j]) if status == "scored" else None, chance=_finite(chance[a, j]), **_k_fields(metric, view.n_candidates),
+                            high=_optional(high[a, j]) if status == "scored" else None, chance=_finite(chance[a, j]),
+                            floor=_optional(floor[a, j]), **_k_fields(metric, view.n_candidates, level_size),
                         )
                         for j, metric in enumerate(METRICS)
                     }
@@ -174,7 +200,9 @@ def primary_result(metric_id: str | None, splits: Mapping[str, SplitResult], *, 
     label = metric_label(metric_id, est.k, est.n_candidates)
     if est.k is None and metric in TOP_K_METRICS and result.n_candidates_by_fold:
         label += f" ({k_of_folds(TOP_K_METRICS[metric], result.n_candidates_by_fold)})"
+    cell = sub.metrics if average == "micro" else sub.macro
+    parts = {part: cell[name] for part, name in metric_parts(metric).items() if name in cell}
     return Primary(
         id=metric_id, label=label, value=est.value, low=est.low, high=est.high,
-        chance=est.chance, k=est.k, n_candidates=est.n_candidates, n_molecules=sub.n_molecules,
+        chance=est.chance, floor=est.floor, k=est.k, n_candidates=est.n_candidates, n_molecules=sub.n_molecules, parts=parts,
     )
