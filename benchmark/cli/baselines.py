@@ -42,10 +42,10 @@ def baselines_list() -> None:
     from pheno_bench.baselines.probes import PROBES
 
     probes = Table(title="probes (training-free reference rows; `baselines run <name>`, no PyTorch)")
-    for header in ("name", "probe", "kind", "fixed on valid"):
+    for header in ("name", "probe", "kind", "setting (CV in train)"):
         probes.add_column(header)
     for name, info in PROBES.items():
-        probes.add_row(name, info.title, "confound" if info.confound else "reference", info.tuned_on_valid or "-")
+        probes.add_row(name, info.title, "confound" if info.confound else "reference", info.tuned or "-")
     console.print(probes)
     table = Table(title="trained baselines (PyTorch: the baselines extra)")
     for header in ("name", "model", "loss", "featurisers", "concentration", "averaging", "undersampling"):

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.io import read_parquet
-from pheno_bench.manifest import answers_path, candidates_path, queries_path
+from pheno_bench.floor import query_blind_scores
+from pheno_bench.manifest import answers_path, candidates_path, queries_path, wells_path
 
 
 @dataclass
@@ -39,8 +41,28 @@ class SplitKey:
         return int(self.candidate_molecule.max()) + 1
 
 
-def load_split_key(root: str | os.PathLike, split: str, *, anchors: Sequence[str] = ()) -> SplitKey:
-    """Read the answer key of ``split`` from the benchmark folder ``root``; ``anchors``: positive-control InChIKeys."""
+#: the train wells' columns the query-blind floor reads (those present are read; never the features)
+FLOOR_COLUMNS = ("inchikey", "concentration_um", "dose_level", "active", "is_control")
+
+
+def read_train_meta(root: str | os.PathLike) -> pd.DataFrame | None:
+    """The train wells' labels the query-blind floor needs (:data:`FLOOR_COLUMNS`), or None when the
+    benchmark has no train wells file with InChIKeys (then no floor)."""
+    path = Path(root) / wells_path("train")
+    if not path.is_file():
+        return None
+    names = pq.read_schema(path).names
+    if "inchikey" not in names:
+        return None
+    return pq.read_table(path, columns=[c for c in FLOOR_COLUMNS if c in names]).to_pandas()
+
+
+def load_split_key(
+    root: str | os.PathLike, split: str, *, anchors: Sequence[str] = (), train_meta: pd.DataFrame | None = None
+) -> SplitKey:
+    """Read the answer key of ``split`` from the benchmark folder ``root``; ``anchors``: positive-control
+    InChIKeys; ``train_meta``: the train wells' labels (:func:`read_train_meta`), for the query-blind
+    floor's candidate scores (None: no floor)."""
     root = Path(root)
     queries = read_parquet(root / queries_path(split), what="benchmark queries file").column("query_id").to_numpy()
     candidates = read_parquet(root / candidates_path(split), what="benchmark candidates file").to_pandas()
@@ -70,4 +92,8 @@ def load_split_key(root: str | os.PathLike, split: str, *, anchors: Sequence[str
     if "non_cytotoxic" in answers.columns:  # benchmarks that flag non-cytotoxic queries (cell-injury-v2.1 on)
         labels["non_cytotoxic"] = answers["non_cytotoxic"].fillna(False).to_numpy(dtype=bool)
     dose = candidates["dose_level"].astype(str).to_numpy() if "dose_level" in candidates.columns else None
-    return SplitKey(split, queries, candidates["candidate_id"].to_numpy(), true_index, candidate_molecule, labels, candidate_dose=dose, candidate_table=candidates)
+    floor = None if train_meta is None or not len(candidates) else query_blind_scores(train_meta, candidates)
+    return SplitKey(
+        split, queries, candidates["candidate_id"].to_numpy(), true_index, candidate_molecule, labels,
+        candidate_dose=dose, floor_scores=floor, candidate_table=candidates,
+    )

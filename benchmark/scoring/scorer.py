@@ -21,7 +21,7 @@ from pheno_bench.metrics import CI_LEVEL
 from pheno_bench.registry import find, locate
 from pheno_bench.results import BenchmarkRef, BootstrapInfo, Results, SplitResult, SubmissionRef
 from pheno_bench.schema import TEST_SPLITS
-from pheno_bench.scoring.keys import load_split_key
+from pheno_bench.scoring.keys import load_split_key, read_train_meta
 from pheno_bench.scoring.summaries import primary_result, summarise_split
 from pheno_bench.scoring.views import SplitRanks, rank_split
 from pheno_bench.submission import Limits, Submission, expected_input_format, peek_metadata, read_submission, template
@@ -52,7 +52,8 @@ class Scorer:
         self.primary_metric = primary_metric_of(self.manifest)
         if self.primary_metric:
             parse_metric_id(self.primary_metric)
-        self.keys = {split: load_split_key(self.root, split, anchors=self.anchors) for split in TEST_SPLITS}
+        train_meta = read_train_meta(self.root)  # the query-blind floor's prior (train labels only)
+        self.keys = {split: load_split_key(self.root, split, anchors=self.anchors, train_meta=train_meta) for split in TEST_SPLITS}
         self._ranked: dict[str, dict[str, SplitRanks]] = {}
 
     @property
