@@ -37,6 +37,7 @@ they are diagnostics of the benchmark, not models a user could submit; their met
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,6 +249,19 @@ def _cytotox_space(data: ProbeData, features: list[int], count: str | None) -> t
     return np.concatenate(parts, axis=1), mean, sd
 
 
+def content_normal(raw: np.ndarray, *, seed: int, split: str, dim: int = RANDOM_DIM) -> np.ndarray:
+    """(n, dim) Gaussian embeddings, one per row of ``raw`` (n, d), each drawn from a generator seeded
+    by (seed, split, sha256 of the row's float32 bytes): the same query gets the same embedding
+    whatever its id or row (so a re-run on a re-keyed, reordered blind copy reproduces the file)."""
+    rows = np.ascontiguousarray(raw, dtype=np.float32)
+    out = np.empty((len(rows), dim))
+    where = TEST_SPLITS.index(split)
+    for i, row in enumerate(rows):  # one small generator per query: ~10 µs each
+        words = np.frombuffer(hashlib.sha256(row.tobytes()).digest()[:16], dtype=np.uint32)
+        out[i] = np.random.default_rng([seed, where, *words.tolist()]).standard_normal(dim)
+    return out
+
+
 def probe_split(name: str, data: ProbeData, split: str, *, seed: int = 0) -> tuple[tuple[list[str], np.ndarray], tuple[list[str], np.ndarray]]:
     """((query ids, embeddings), (candidate ids, embeddings)) of probe ``name`` on a test split."""
     query_ids, raw = query_inputs(data.root, split, len(data.feature_names))
@@ -255,7 +269,7 @@ def probe_split(name: str, data: ProbeData, split: str, *, seed: int = 0) -> tup
     cand_ids = candidates["candidate_id"].tolist()
     if name == "random":
         rng = np.random.default_rng([seed, TEST_SPLITS.index(split)])
-        return (query_ids, rng.standard_normal((len(query_ids), RANDOM_DIM))), (cand_ids, rng.standard_normal((len(cand_ids), RANDOM_DIM)))
+        return (query_ids, content_normal(raw, seed=seed, split=split)), (cand_ids, rng.standard_normal((len(cand_ids), RANDOM_DIM)))
     if name == "query-blind":
         return (query_ids, np.tile([1.0, 0.0], (len(query_ids), 1))), (cand_ids, block_embedding(query_blind_scores(data.train_meta, candidates)))
     queries = data.transform(raw)
@@ -357,6 +371,7 @@ def probe_metadata(name: str, *, benchmark: str, fingerprint: str, seeds, folds,
     import platform
 
     from pheno_bench.leaderboard import EntryMetadata
+    from pheno_bench.leaderboard.entries import VerifySpec
 
     info = PROBES[name]
     tuned = f" Setting chosen by scaffold-grouped cross-validation inside train: {info.tuned}." if info.tuned else ""
@@ -375,6 +390,10 @@ def probe_metadata(name: str, *, benchmark: str, fingerprint: str, seeds, folds,
         hardware=f"{platform.machine()} CPU, numpy/scikit-learn",
         date=dt.date.today(),
         licence="CC-BY-4.0",
+        verify=VerifySpec(
+            command=f"pheno-bench baselines run {name} --benchmark {{benchmark}} --out {{out}}" + (" --seeds {seeds}" if name == "random" else ""),
+            tolerance=1e-9, reads_answers=info.confound,
+        ),
     )
 
 
@@ -428,11 +447,13 @@ def run_probe(
             rdir = Path(results_dir) if results_dir else home() / "results" / bench_name / f"probe-{name}"
             for seed in seeds:
                 path = write_probe_submission(name, evaluator, seed=seed, path=Path(staging) / run_path(seed, fold), data=data)
-                results[(seed, fold)] = evaluator.evaluate(path)
-                write_results(results[(seed, fold)], rdir / run_path(seed, fold).replace(".parquet", ".json"))
                 files[(seed, fold)] = path
-            primary = results[(seeds[-1], fold)].primary
-            score = f"{primary.label}: {100 * primary.value:.1f} %" if primary is not None and primary.value is not None else "primary metric not scored"
+                if not evaluator.blind:  # a blind copy (leaderboard verify): written, scored by the verifier
+                    results[(seed, fold)] = evaluator.evaluate(path)
+                    write_results(results[(seed, fold)], rdir / run_path(seed, fold).replace(".parquet", ".json"))
+            primary = results[(seeds[-1], fold)].primary if not evaluator.blind else None
+            score = "written unscored (blind copy)" if evaluator.blind else (
+                f"{primary.label}: {100 * primary.value:.1f} %" if primary is not None and primary.value is not None else "primary metric not scored")
             log(f"probe {name}" + (f" fold {fold}" if fold is not None else "") + f": {time.perf_counter() - start:.1f} s, {score}; results in {rdir}")
         write_json(json.loads(json.dumps(choices, default=float)), rdir / "choices.json")
         if None not in roots:  # the entry names the fold set, not one fold

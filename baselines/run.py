@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 from rich.table import Table
 
-from pheno_bench.baselines.config import ABLATIONS, BaselineConfig, get_config
+from pheno_bench.baselines.config import ABLATIONS, BASELINES, BaselineConfig, get_config
 from pheno_bench.baselines.data import (
     Standardiser,
     TrainingSet,
@@ -35,6 +35,7 @@ from pheno_bench.baselines.train import device_for, embed, train
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.evaluate import Evaluator
 from pheno_bench.leaderboard import EntryMetadata, check_entry_name
+from pheno_bench.leaderboard.entries import VerifySpec
 from pheno_bench.paths import home
 from pheno_bench.io import write_json
 from pheno_bench.results import Results, write_results
@@ -130,7 +131,26 @@ def entry_metadata(config: BaselineConfig, *, benchmark: str, fingerprint: str, 
         hardware=hardware(config),
         date=dt.date.today(),
         licence="CC-BY-4.0",
+        verify=None if (command := rerun_command(config)) is None else VerifySpec(command=command, tolerance=RERUN_TOLERANCE),
     )
+
+
+#: a trained baseline's re-run tolerance: the same code on another machine (CPU vs GPU kernels,
+#: thread counts) trains to slightly different weights; 0.01 = 1 point on any compared cell
+RERUN_TOLERANCE = 0.01
+
+
+def rerun_command(config: BaselineConfig) -> str | None:
+    """The command that re-runs this baseline's entry (``verify.command``): the same name, featuriser
+    and sample count, on the benchmark and seeds the verifier gives. None when the configuration
+    has other changes the command line cannot express (then the entry declares no re-run)."""
+    default = BASELINES[config.name]
+    if config.model_copy(update={"samples_seen": default.samples_seen, "featuriser": default.featuriser}) != default:
+        return None
+    command = f"pheno-bench baselines run {config.name} --benchmark {{benchmark}} --out {{out}} --seeds {{seeds}} --featuriser {config.featuriser}"
+    if config.samples_seen != BASELINES[config.name].samples_seen:
+        command += f" --samples {config.samples_seen}"
+    return command
 
 
 def hardware(config: BaselineConfig) -> str:
@@ -160,8 +180,8 @@ def run_baseline(
 
     The entry is written once every run is done, by :func:`pheno_bench.baselines.entries.write_entry`:
     an existing entry is refused unless ``replace``, and its seeds/folds that this run does not
-    write are kept. Returns seed -> Results (benchmark without folds) or (seed, fold) -> Results.
-    ``overrides`` replace fields of the configuration.
+    write are kept. Returns seed -> Results (benchmark without folds) or (seed, fold) -> Results
+    (empty on a blind copy, whose files are written unscored). ``overrides`` replace fields of the configuration.
     """
     from pheno_bench.baselines.entries import benchmark_folds, run_path, write_entry
     from pheno_bench.folds import read_fold_set
@@ -185,10 +205,13 @@ def run_baseline(
             for seed in seeds:
                 start = time.perf_counter()
                 path, parameters = train_and_submit(prepared, seed=seed, path=Path(staging) / run_path(seed, fold), progress=progress)
-                results[(seed, fold)] = evaluator.evaluate(path)
-                write_results(results[(seed, fold)], rdir / run_path(seed, fold).replace(".parquet", ".json"))
                 files[(seed, fold)] = path
                 where = f" fold {fold}" if fold is not None else ""
+                if evaluator.blind:  # a blind copy (leaderboard verify): written, scored by the verifier
+                    log(f"{name}{where} seed {seed}: {time.perf_counter() - start:.1f} s, written unscored (blind copy)")
+                    continue
+                results[(seed, fold)] = evaluator.evaluate(path)
+                write_results(results[(seed, fold)], rdir / run_path(seed, fold).replace(".parquet", ".json"))
                 log(f"{name}{where} seed {seed}: {time.perf_counter() - start:.1f} s, {summary_line(results[(seed, fold)])}")
         fingerprint = manifest.fingerprint if None in roots else read_fold_set(root).fingerprint
         metadata = entry_metadata(config, benchmark=manifest.name, fingerprint=fingerprint, seeds=seeds, parameters=parameters, featuriser=used,

@@ -71,8 +71,11 @@ class Evaluator(Scorer):
     the folds of a fold-set benchmark and comparisons.
     """
 
-    def __init__(self, benchmark: str | os.PathLike, *, verify_files: bool = True, memory_mb: float = 64, limits: Limits | None = None, fold: int | None = None):
-        super().__init__(benchmark, verify_files=verify_files, memory_mb=memory_mb, limits=limits, fold=fold)
+    def __init__(
+        self, benchmark: str | os.PathLike, *, verify_files: bool = True, memory_mb: float = 64, limits: Limits | None = None,
+        fold: int | None = None, answers: str | os.PathLike | None = None,
+    ):
+        super().__init__(benchmark, verify_files=verify_files, memory_mb=memory_mb, limits=limits, fold=fold, answers=answers)
         self._fold_evaluators: dict[int, Evaluator] = {}
 
     def fold_evaluator(self, fold: int) -> "Evaluator":

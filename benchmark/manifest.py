@@ -102,6 +102,10 @@ class Manifest(BaseModel):
     splits: list[SplitStats]
     excluded: list[dict] = Field(default_factory=list, description="wells or molecules left out, with why")
     files: list[FileEntry]
+    blind: bool = Field(
+        False, exclude_if=lambda v: not v,
+        description="a blind copy for re-running an entry (pheno_bench.blind): re-keyed queries, answers/ listed but withheld",
+    )
     fold: int | None = Field(
         None, ge=0, exclude_if=lambda v: v is None,
         description="which scaffold cross-validation fold of the benchmark this folder is (None: a benchmark without folds)",
@@ -171,14 +175,18 @@ def read_manifest(root: str | os.PathLike) -> Manifest:
 
 
 def verify(root: str | os.PathLike, *, remedy: str = "build or download the benchmark again") -> Manifest:
-    """Check every file of the benchmark at ``root`` against its manifest's sha256.
+    """Check every file of the benchmark at ``root`` against its manifest's sha256 (a blind copy's
+    withheld answer files may be absent; present, they are checked like the others).
 
     Raises PhenoBenchError naming the first missing or altered file, ending with ``remedy``.
     """
     root = Path(root)
     manifest = read_manifest(root)
+    withheld = {answers_path(split) for split in TEST_SPLITS} if manifest.blind else set()
     for entry in manifest.files:
         path = root / entry.path
+        if entry.path in withheld and not path.exists():  # a blind copy: the answer key is kept apart
+            continue
         if not path.is_file():
             raise PhenoBenchError(f"{path}: listed in the manifest but missing; {remedy}")
         if sha256_file(path) != entry.sha256:

@@ -102,3 +102,25 @@ def leaderboard_check(
             console.print(literal(line), highlight=False, soft_wrap=True)
     if failed:
         raise PhenoBenchError(f"{len(failed)} of {len(folders)} entr{'y' if len(folders) == 1 else 'ies'} invalid: {', '.join(failed)}")
+
+
+@app.command("verify")
+def leaderboard_verify(
+    entries: list[Path] = typer.Argument(..., help="Entry folders whose metadata declares verify.command, e.g. submissions/probe-ridge-v1.1."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark folder or name (default: the metadata's)."),
+) -> None:
+    """Maintainers: re-run each entry's declared command on a blind copy of the benchmark and write its verification.json.
+
+    The command comes from the entry's metadata and runs with your rights: read it first.
+    """
+    from pheno_bench.leaderboard.verify import verify_entry
+
+    failed = []
+    for folder in entries:
+        record = verify_entry(folder, benchmark=benchmark, log=lambda line: console.print(literal(line), highlight=False, soft_wrap=True))
+        verdict = "reproduced" if record.passed else "DIFFERS"
+        console.print(f"{literal(folder)}: {verdict} ({len(record.runs)} run(s), {record.seconds:.0f} s); wrote {literal(Path(folder) / 'verification.json')}", highlight=False, soft_wrap=True)
+        if not record.passed:
+            failed.append(str(folder))
+    if failed:
+        raise PhenoBenchError(f"re-run differs from the committed files: {', '.join(failed)} (see their verification.json)")

@@ -27,6 +27,7 @@ from pheno_bench.errors import PhenoBenchError
 
 METADATA_FILE = "metadata.yaml"
 README_FILE = "README.md"
+VERIFICATION_FILE = "verification.json"  # written by `leaderboard verify` only (see .verification)
 ENTRY_NAME = re.compile(r"^(?!.*\.\.)[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 SEED_FILE = re.compile(r"^seed-(\d+)\.parquet$")
 FOLD_DIR = re.compile(r"^fold-(\d+)$")
@@ -68,6 +69,34 @@ def _distinct_numbers(values: list[int], what: str) -> list[int]:
     return sorted(values)
 
 
+class VerifySpec(BaseModel):
+    """How a maintainer re-runs the entry (``pheno-bench leaderboard verify``): a command that writes
+    the entry's files again, from the benchmark alone."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    command: str = Field(
+        min_length=1, max_length=1000,
+        description="one command line (no shell: split like a shell would, no pipes or redirections) with the placeholders "
+        "{benchmark} (the benchmark folder to read: a blind copy), {out} (a new entry folder to write, same layout as this one) "
+        "and {seeds} (the seeds to run, space-separated); e.g. 'pheno-bench baselines run ridge --benchmark {benchmark} --out {out}'",
+    )
+    seeds: list[int] | None = Field(None, min_length=1, description="the seeds to re-run (default: every seed of the entry)")
+    tolerance: float = Field(1e-9, ge=0, le=0.2, description="largest accepted |committed - re-run| on any compared cell (a fraction, e.g. 0.005 = 0.5 points)")
+    reads_answers: bool = Field(
+        False, description="the command reads the answer key by design (a diagnostic probe): it is re-run on the benchmark itself, not on a blind copy"
+    )
+    timeout_minutes: float = Field(60, gt=0, le=24 * 60, description="the re-run is stopped after this long")
+
+    @field_validator("command")
+    @classmethod
+    def _placeholders(cls, command: str) -> str:
+        for needed in ("{benchmark}", "{out}"):
+            if needed not in command:
+                raise ValueError(f"the command must contain {needed}")
+        return command
+
+
 class EntryMetadata(BaseModel):
     """``submissions/<entry>/metadata.yaml``: who made the model, how, and on what data."""
 
@@ -94,6 +123,7 @@ class EntryMetadata(BaseModel):
     hardware: str = Field("", max_length=200, description="what it was trained on")
     date: dt.date = Field(description="date of the submission")
     licence: str = Field(min_length=1, max_length=100, description="licence of the embeddings and model")
+    verify: VerifySpec | None = Field(None, description="how a maintainer re-runs the entry (leaderboard verify); None: not re-runnable")
 
     @field_validator("seeds")
     @classmethod
@@ -144,11 +174,11 @@ def read_metadata(path: str | os.PathLike) -> EntryMetadata:
 def _found_runs(path: Path, name: str) -> set[tuple[int, int | None]]:
     """The (seed, fold) files present in the entry folder ``path``; refuses anything else."""
     found: set[tuple[int, int | None]] = set()
-    allowed = f"an entry holds only {METADATA_FILE}, {README_FILE}, seed-<N>.parquet files or fold-<k>/seed-<N>.parquet files"
+    allowed = f"an entry holds only {METADATA_FILE}, {README_FILE}, {VERIFICATION_FILE}, seed-<N>.parquet files or fold-<k>/seed-<N>.parquet files"
     for item in sorted(path.iterdir()):
         if item.is_symlink():
             raise PhenoBenchError(f"{item}: symbolic links are not allowed in an entry; copy the file")
-        if item.name in (METADATA_FILE, README_FILE) and item.is_file():
+        if item.name in (METADATA_FILE, README_FILE, VERIFICATION_FILE) and item.is_file():
             continue
         if (m := SEED_FILE.match(item.name)) and item.is_file():
             found.add((int(m.group(1)), None))

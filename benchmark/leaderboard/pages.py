@@ -10,6 +10,7 @@ import pandas as pd
 
 from pheno_bench.leaderboard.ranking import BoardRow
 from pheno_bench.leaderboard.rescore import KEYS, PROBE, BenchmarkScorer, PrimaryMetric, Scored, results_frame
+from pheno_bench.leaderboard.verification import verification_status
 from pheno_bench.metric_ids import HEADERS, SUBSET_ORDER, TOP_K_PERCENT, k_of_folds, metric_label
 from pheno_bench.metrics import METRICS
 from pheno_bench.results import dose_sort_key
@@ -125,7 +126,9 @@ def headline_rows(rows: list[BoardRow], scored: dict[str, Scored], primary: Prim
         if row.low is not None and row.mean is not None:
             value += f" [{format_value(row.low, primary.metric)}, {format_value(row.high, primary.metric)}]"
         probes, probes_title = _probe_text(row, n_probes)
+        rerun = verification_status(s.entry.path)
         out.append({
+            "rerun": rerun.label, "rerun_state": rerun.state, "rerun_title": rerun.title,
             "entry": row.name, "href": f"entries/{row.name}.html", "model": meta.model, "kind": meta.kind, "status": row.status,
             "reason": row.reason, "seen": meta.test_molecules_seen, "flags": s.flags, "position": position,
             "rank": _rank_text(row), "value": value, "value_sort": _sort_value(row.mean),
@@ -220,8 +223,10 @@ def entry_context(scored: Scored, agg: pd.DataFrame, average: str) -> dict:
                              "cells": [text((split, "per_query", kind, g, "micro", m)) for m in BREAKDOWN_METRICS]})
             parts[kind].append({"split": split, "rows": rows})
     meta = scored.entry.metadata
+    rerun = verification_status(scored.entry.path)
     return {
         "entry": {"name": name, **meta.model_dump(mode="json")},
+        "rerun": {"label": rerun.label, "state": rerun.state, "title": rerun.title, "command": meta.verify.command if meta.verify else None},
         "summary": summary,
         "average": average,
         "per_seed": per_seed,

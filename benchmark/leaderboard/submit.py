@@ -25,6 +25,7 @@ from pheno_bench.errors import PhenoBenchError
 from pheno_bench.io import replace_folder, write_text
 from pheno_bench.leaderboard.entries import (
     METADATA_FILE,
+    VERIFICATION_FILE,
     Entry,
     EntryMetadata,
     check_entry_name,
@@ -55,6 +56,7 @@ def metadata_template(*, benchmark: str, seeds: list[int], folds: list[int] | No
         "benchmark": benchmark, "training_data": "", "test_molecules_seen": None, "seeds": list(seeds),
         "folds": list(folds) if folds is not None else None, "parameters": None, "hardware": "",
         "date": dt.date.today().isoformat(), "licence": "",
+        "verify": None,  # optional: {command: "... {benchmark} ... {out} ...", tolerance: 0.01}; see Re-run verification
     }
     lines = [
         "# Leaderboard entry metadata: fill in every field marked REQUIRED, then run",
@@ -177,7 +179,8 @@ def _format(estimate, metric: str) -> str:
 def changed_entries(ref: str, *, submissions: str | os.PathLike = "submissions") -> list[Path]:
     """Entry folders under ``submissions`` with a file changed between ``ref`` and HEAD (git), that still exist.
 
-    What the pull-request workflow checks: ``git diff --name-only REF...HEAD -- submissions``.
+    What the pull-request workflow checks: ``git diff --name-only REF...HEAD -- submissions``. A
+    changed ``verification.json`` is refused: only a maintainer's ``leaderboard verify`` writes one.
     """
     root = Path(submissions)
     try:
@@ -192,7 +195,13 @@ def changed_entries(ref: str, *, submissions: str | os.PathLike = "submissions")
     for line in out.splitlines():
         changed = (Path.cwd() / line).resolve()
         if changed.is_relative_to(base) and len(changed.relative_to(base).parts) > 1:
-            names.add(changed.relative_to(base).parts[0])
+            parts = changed.relative_to(base).parts
+            if parts[-1] == VERIFICATION_FILE:
+                raise PhenoBenchError(
+                    f"{root / Path(*parts)}: changed in this pull request; {VERIFICATION_FILE} is written only by a maintainer's "
+                    "`pheno-bench leaderboard verify`: remove it from the pull request (declare verify.command in the metadata instead)"
+                )
+            names.add(parts[0])
     existing = {p.name for p in discover(root)} if root.is_dir() else set()
     return [root / n for n in sorted(names) if n in existing]
 
@@ -247,7 +256,8 @@ def add_entry(
     scorer = BenchmarkScorer(benchmark or meta.benchmark)
     scorer.check_metadata(meta, where=f"entry {name!r}")
     for (seed, fold), file in sorted(runs.items(), key=str):
-        scorer.evaluator(fold).evaluate(file)
+        evaluator = scorer.evaluator(fold)
+        evaluator.read(file) if evaluator.blind else evaluator.evaluate(file)  # a blind copy validates, scores nothing
     root.mkdir(parents=True, exist_ok=True)
     staging = staging_folder(root, name)
     try:

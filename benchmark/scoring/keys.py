@@ -57,21 +57,35 @@ def read_train_meta(root: str | os.PathLike) -> pd.DataFrame | None:
     return pq.read_table(path, columns=[c for c in FLOOR_COLUMNS if c in names]).to_pandas()
 
 
-def load_split_key(
-    root: str | os.PathLike, split: str, *, anchors: Sequence[str] = (), train_meta: pd.DataFrame | None = None
-) -> SplitKey:
-    """Read the answer key of ``split`` from the benchmark folder ``root``; ``anchors``: positive-control
-    InChIKeys; ``train_meta``: the train wells' labels (:func:`read_train_meta`), for the query-blind
-    floor's candidate scores (None: no floor)."""
+def public_split_key(root: str | os.PathLike, split: str) -> SplitKey:
+    """The public half of a split's key (query and candidate ids, the candidates table) with no
+    answers: what a blind copy (:mod:`pheno_bench.blind`) can tell about a split. Nothing can be
+    scored with it (no true candidates, no labels)."""
     root = Path(root)
     queries = read_parquet(root / queries_path(split), what="benchmark queries file").column("query_id").to_numpy()
     candidates = read_parquet(root / candidates_path(split), what="benchmark candidates file").to_pandas()
-    answers = read_parquet(root / answers_path(split), what="benchmark answers file").to_pandas().set_index("query_id")
+    empty = np.zeros(0, dtype=np.int64)
+    return SplitKey(split, queries, candidates["candidate_id"].to_numpy(), empty, empty, pd.DataFrame(), candidate_table=candidates)
+
+
+def load_split_key(
+    root: str | os.PathLike, split: str, *, anchors: Sequence[str] = (), train_meta: pd.DataFrame | None = None,
+    answers: str | os.PathLike | None = None,
+) -> SplitKey:
+    """Read the answer key of ``split`` from the benchmark folder ``root``; ``anchors``: positive-control
+    InChIKeys; ``train_meta``: the train wells' labels (:func:`read_train_meta`), for the query-blind
+    floor's candidate scores (None: no floor); ``answers``: the folder holding ``answers/`` when it
+    is kept apart from the benchmark (a blind copy's answer key; default ``root``)."""
+    root = Path(root)
+    answers_root = Path(answers) if answers is not None else root
+    queries = read_parquet(root / queries_path(split), what="benchmark queries file").column("query_id").to_numpy()
+    candidates = read_parquet(root / candidates_path(split), what="benchmark candidates file").to_pandas()
+    answers = read_parquet(answers_root / answers_path(split), what="benchmark answers file").to_pandas().set_index("query_id")
     missing = pd.Index(queries).difference(answers.index)
     unknown = pd.Index(answers["candidate_id"]).difference(candidates["candidate_id"])
     if missing.size or unknown.size or answers.index.has_duplicates:
         raise PhenoBenchError(
-            f"{root / answers_path(split)}: answer key does not match queries/candidates of {split}; "
+            f"{answers_root / answers_path(split)}: answer key does not match queries/candidates of {split}; "
             "the benchmark folder is damaged: build or download it again"
         )
     answers = answers.loc[queries]

@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from pheno_bench.errors import PhenoBenchError
-from pheno_bench.manifest import read_manifest, verify
+from pheno_bench.io import sha256_file
+from pheno_bench.manifest import answers_path, read_manifest, verify
 from pheno_bench.metric_ids import parse_metric_id, primary_metric_of
 from pheno_bench.metrics import CI_LEVEL
 from pheno_bench.registry import find, locate
 from pheno_bench.results import BenchmarkRef, BootstrapInfo, Results, SplitResult, SubmissionRef
 from pheno_bench.schema import TEST_SPLITS
-from pheno_bench.scoring.keys import load_split_key, read_train_meta
+from pheno_bench.scoring.keys import load_split_key, public_split_key, read_train_meta
 from pheno_bench.scoring.summaries import primary_result, summarise_split
 from pheno_bench.scoring.views import SplitRanks, rank_split
 from pheno_bench.submission import Limits, Submission, expected_input_format, peek_metadata, read_submission, template
@@ -43,7 +44,13 @@ class Scorer:
     this class (``read``, ``rank``, ``keys``, ``reference``, ``primary_metric``).
     """
 
-    def __init__(self, benchmark: str | os.PathLike, *, verify_files: bool = True, memory_mb: float = 64, limits: Limits | None = None, fold: int | None = None):
+    def __init__(
+        self, benchmark: str | os.PathLike, *, verify_files: bool = True, memory_mb: float = 64, limits: Limits | None = None,
+        fold: int | None = None, answers: str | os.PathLike | None = None,
+    ):
+        """answers: the folder holding a blind copy's withheld ``answers/`` for this benchmark or fold (the answer key kept apart,
+        :mod:`pheno_bench.blind`); without it a blind copy validates files and writes templates
+        but scores nothing (:attr:`blind`)."""
         self.root = locate(benchmark, fold=fold)
         self.manifest = verify(self.root) if verify_files else read_manifest(self.root)
         self.memory_mb = memory_mb
@@ -52,8 +59,18 @@ class Scorer:
         self.primary_metric = primary_metric_of(self.manifest)
         if self.primary_metric:
             parse_metric_id(self.primary_metric)
-        train_meta = read_train_meta(self.root)  # the query-blind floor's prior (train labels only)
-        self.keys = {split: load_split_key(self.root, split, anchors=self.anchors, train_meta=train_meta) for split in TEST_SPLITS}
+        #: a blind copy with its answer key withheld: files are validated, nothing is scored
+        self.blind = bool(self.manifest.blind) and answers is None
+        if self.blind:
+            self.keys = {split: public_split_key(self.root, split) for split in TEST_SPLITS}
+        else:
+            if answers is not None:
+                answers = Path(answers)
+                _check_answers(self.manifest, answers)
+            train_meta = read_train_meta(self.root)  # the query-blind floor's prior (train labels only)
+            self.keys = {
+                split: load_split_key(self.root, split, anchors=self.anchors, train_meta=train_meta, answers=answers) for split in TEST_SPLITS
+            }
         self._ranked: dict[str, dict[str, SplitRanks]] = {}
 
     @property
@@ -99,6 +116,11 @@ class Scorer:
 
     def evaluate(self, submission: str | os.PathLike | Submission, *, n_bootstrap: int = 1000, seed: int = 0) -> Results:
         """Validate and score a submission; every covered split gets every metric with its interval."""
+        if self.blind:
+            raise PhenoBenchError(
+                f"{self.root}: a blind copy (answers withheld for re-running an entry); it validates files but scores "
+                "nothing: `pheno-bench leaderboard verify` scores them with the withheld answer key"
+            )
         submission = self.read(submission)
         ranked = self.rank(submission)
         splits = {}
@@ -124,6 +146,15 @@ class Scorer:
             anchors=list(self.anchors),
             splits=splits,
         )
+
+
+def _check_answers(manifest, answers: Path) -> None:
+    """The withheld answer files must be the ones the manifest names (sha256)."""
+    listed = {f.path: f.sha256 for f in manifest.files}
+    for split in TEST_SPLITS:
+        path = answers / answers_path(split)
+        if not path.is_file() or sha256_file(path) != listed.get(answers_path(split)):
+            raise PhenoBenchError(f"{path}: not the answer key this benchmark's manifest names (missing or altered); make the blind copy again")
 
 
 def submission_ref(submission: Submission) -> SubmissionRef:
