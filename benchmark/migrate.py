@@ -23,7 +23,7 @@ import pandas as pd
 
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.io import read_parquet
-from pheno_bench.manifest import answers_path, candidates_path, queries_path, read_manifest
+from pheno_bench.manifest import answers_path, candidates_path, is_fold_set, queries_path, read_manifest
 from pheno_bench.registry import locate
 from pheno_bench.schema import TEST_SPLITS, features_matrix
 from pheno_bench.scoring import Scorer, locate_submission_benchmark
@@ -51,6 +51,8 @@ def migrate_submission(path: str | os.PathLike, *, to: str | os.PathLike, out: s
         raise PhenoBenchError(f"{out}: --out is the input file; write the migrated file elsewhere")
     meta = peek_metadata(path)
     old_root = locate_submission_benchmark(path)
+    if meta.fold is not None and is_fold_set(old_root):  # a fold file: its own fold of the set
+        old_root = locate(old_root, fold=meta.fold)
     new_root = locate(to, meta.fold)
     old, new = read_manifest(old_root), read_manifest(new_root)
     if new.fold != meta.fold:

@@ -134,6 +134,12 @@ CELL_INJURY_V2_1 = CELL_INJURY_V2.model_copy(
     update={"name": "cell-injury-v2.1", "version": "2.1.0", "query_ids": "features", "non_cytotoxic_cell_count": 0.8}
 )
 
+#: Releases kept only to score old entries, with what replaces them and why (boards say so).
+SUPERSEDED: dict[str, tuple[str, str]] = {
+    "cell-injury-v1": ("cell-injury-v1.1", "its query ids hash back to each query's plate and address (and so to the dose): a file built from public files alone scored above every model"),
+    "cell-injury-v2": ("cell-injury-v2.1", "its query ids hash back to each query's plate and address (and so to the dose)"),
+}
+
 BENCHMARKS: dict[str, BenchmarkSpec] = {
     spec.name: spec
     for spec in (

@@ -126,19 +126,19 @@ def test_every_readme_command_and_option_exists():
 
 
 def test_readme_python_example_runs(request, tmp_path):
-    """The README's loader block, verbatim (on cell-injury-v1, or synthetic-v1 without the real data)."""
+    """The README's loader block, verbatim (on cell-injury-v1.1, or synthetic-v1 without the real data)."""
     from conftest import HAS_DATA
 
     code = re.search(r"```python\n(import numpy as np\nimport pheno_bench\n.*?)```", README, re.S).group(1)
     if HAS_DATA:
-        request.getfixturevalue("cell_injury_v1")
+        request.getfixturevalue("cell_injury_v1_1")
     else:
         request.getfixturevalue("synthetic_v1")
-        code = code.replace('"cell-injury-v1"', '"synthetic-v1"')
+        code = code.replace('"cell-injury-v1.1"', '"synthetic-v1"')
     (tmp_path / "readme_example.py").write_text(code)
     result = subprocess.run([sys.executable, "readme_example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     from pheno_bench.submission import peek_metadata
 
     written = tmp_path / "out" / "my-model-seed-0.parquet"
-    assert peek_metadata(written).benchmark == ("cell-injury-v1" if HAS_DATA else "synthetic-v1")
+    assert peek_metadata(written).benchmark == ("cell-injury-v1.1" if HAS_DATA else "synthetic-v1")

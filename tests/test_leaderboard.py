@@ -423,7 +423,7 @@ def test_committed_entries_are_valid():
 
 
 @pytest.mark.slow
-def test_repository_site_builds_from_a_fresh_copy(cell_injury_v1, tmp_path):
+def test_repository_site_builds_from_a_fresh_copy(cell_injury_v1, cell_injury_v1_1, tmp_path):
     """`pheno-bench leaderboard build && mkdocs build --strict` on a copy of the repository."""
     shutil.copy(REPO / "mkdocs.yml", tmp_path / "mkdocs.yml")
     config = yaml.safe_load((REPO / "mkdocs.yml").read_text())
@@ -432,18 +432,22 @@ def test_repository_site_builds_from_a_fresh_copy(cell_injury_v1, tmp_path):
         shutil.copy(REPO / hook, tmp_path / hook)
     shutil.copytree(REPO / "site", tmp_path / "site", ignore=shutil.ignore_patterns("leaderboard", ".leaderboard.*"))
     shutil.copytree(REPO / "submissions", tmp_path / "submissions")
-    entries = [f for f in discover(tmp_path / "submissions") if Entry.load(f).metadata.benchmark == "cell-injury-v1"]
+    entries = [f for f in discover(tmp_path / "submissions") if Entry.load(f).metadata.benchmark in ("cell-injury-v1", "cell-injury-v1.1")]
     for folder in discover(tmp_path / "submissions"):
         if folder not in entries:
             shutil.rmtree(folder)  # entries of benchmarks this test does not build
-    cli = [sys.executable, "-m", "pheno_bench.cli", "leaderboard", "build", "--benchmark", str(cell_injury_v1)]
+    cli = [sys.executable, "-m", "pheno_bench.cli", "leaderboard", "build", "--benchmark", str(cell_injury_v1), "--benchmark", str(cell_injury_v1_1)]
     done = subprocess.run(cli, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "build/site/leaderboard/index.html").is_file()
     for folder in entries:
-        assert (tmp_path / "build/site/leaderboard/cell-injury-v1/entries" / f"{folder.name}.html").is_file()
+        board = Entry.load(folder).metadata.benchmark
+        assert (tmp_path / "build/site/leaderboard" / board / "entries" / f"{folder.name}.html").is_file()
+    old_board = (tmp_path / "site/leaderboard/cell-injury-v1/index.md").read_text()
+    assert 'Superseded by cell-injury-v1.1' in old_board and "(../cell-injury-v1.1/index.md)" in old_board
+    assert "Superseded" not in (tmp_path / "site/leaderboard/cell-injury-v1.1/index.md").read_text()
 
 
 # --- a fold benchmark -------------------------------------------------------------------------

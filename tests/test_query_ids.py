@@ -148,6 +148,24 @@ def test_migrated_entry_scores_exactly_as_before(cell_injury_v1, cell_injury_v1_
 
 
 @requires_data
+def test_a_fold_file_migrates_to_its_own_fold(cell_injury_v2, cell_injury_v2_1, tmp_path):
+    """A v2 fold file, located through the registry (which names the fold set), moves to the same fold of v2.1."""
+    from pheno_bench.evaluate import Evaluator
+    from pheno_bench.migrate import migrate_submission
+
+    old = REPO / "submissions" / "probe-centroid-v2" / "fold-2" / "seed-0.parquet"
+    new = migrate_submission(old, to=cell_injury_v2_1, out=tmp_path / "fold-2.parquet")
+    before = Evaluator(cell_injury_v2, fold=2).evaluate(old, n_bootstrap=0)
+    after = Evaluator(cell_injury_v2_1, fold=2).evaluate(new, n_bootstrap=0)
+    assert after.benchmark.name == "cell-injury-v2.1" and after.primary.id == before.primary.id
+    assert after.primary.value == pytest.approx(before.primary.value, abs=1e-12)
+    for split, result in before.splits.items():
+        if result.evaluated:
+            for metric, estimate in result.per_query.subsets["all"].metrics.items():
+                assert after.splits[split].per_query.subsets["all"].metrics[metric].value == pytest.approx(estimate.value, abs=1e-12)
+
+
+@requires_data
 def test_v2_1_answers_flag_non_cytotoxic_queries_as_the_diagnostics_do(cell_injury_v2_1):
     from pheno_bench.cytotoxicity import non_cytotoxic_queries
 

@@ -47,6 +47,7 @@ from pheno_bench.metric_ids import HEADERS
 from pheno_bench.results import write_results
 from pheno_bench.schema import TEST_SPLITS
 from pheno_bench.scoring import SCORER_VERSION
+from pheno_bench.specs import SUPERSEDED
 from pheno_bench.text import format_value, printable
 
 
@@ -118,8 +119,17 @@ def _plots(agg: pd.DataFrame, out: Path, rows: list[BoardRow], primary: PrimaryM
     return paths
 
 
-def render_benchmark(out: Path, *, scorer: BenchmarkScorer, scored: list[Scored], env: jinja2.Environment) -> None:
-    """Write one benchmark's pages, plots and per-seed results JSON into the folder ``out``."""
+def _superseded(name: str, boards: set[str] | None) -> dict | None:
+    """What replaces a superseded release (:data:`pheno_bench.specs.SUPERSEDED`); ``linked``: its board is in this build."""
+    if name not in SUPERSEDED:
+        return None
+    by, why = SUPERSEDED[name]
+    return {"by": by, "why": why, "linked": boards is not None and by in boards}
+
+
+def render_benchmark(out: Path, *, scorer: BenchmarkScorer, scored: list[Scored], env: jinja2.Environment, boards: set[str] | None = None) -> None:
+    """Write one benchmark's pages, plots and per-seed results JSON into the folder ``out``
+    (``boards``: every benchmark of this build, for links between boards)."""
     results = {(s.name, seed): r for s in scored for seed, r in s.results.items()}
     if results:
         check_comparable({f"{entry} seed {seed}": r for (entry, seed), r in results.items()})
@@ -137,6 +147,7 @@ def render_benchmark(out: Path, *, scorer: BenchmarkScorer, scored: list[Scored]
         "scorer_version": first.scorer_version if first else SCORER_VERSION,
         "package_version": first.pheno_bench_version if first else "",
         "primary": primary.id, "primary_label": primary_label(primary, scorer), "metric_label": f"{primary.average} {HEADERS.get(primary.metric, primary.metric)}",
+        "superseded": _superseded(scorer.name, boards),
     }
     chance_rows = select_rows(agg, split=primary.split, view=primary.view, kind="subsets", group=primary.subset, average=primary.average, metric=primary.metric) if len(agg) else agg
     page = {
@@ -231,11 +242,11 @@ def build(
     staging = staging_folder(target.parent, "leaderboard")
     try:
         for name, entries in sorted(scored.items()):
-            render_benchmark(staging / name, scorer=scorers[name], scored=entries, env=env)
+            render_benchmark(staging / name, scorer=scorers[name], scored=entries, env=env, boards=set(scored))
         listing = [
             {"name": name, "entries": sum(s.status != PROBE for s in entries), "probes": sum(s.status == PROBE for s in entries),
              "ranked": sum(s.status == RANKED for s in entries), "scorer_version": SCORER_VERSION, "fingerprint": scorers[name].fingerprint,
-             "primary_label": primary_label(scorers[name].primary, scorers[name])}
+             "primary_label": primary_label(scorers[name].primary, scorers[name]), "superseded": _superseded(name, set(scored))}
             for name, entries in sorted(scored.items())
         ]
         write_text(env.get_template("leaderboard_index.md.j2").render(benchmarks=listing, skipped=sorted(skipped)), staging / "index.md")

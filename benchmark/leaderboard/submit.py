@@ -80,7 +80,7 @@ def init_entry(
     entry: str,
     *,
     submissions: str | os.PathLike = "submissions",
-    benchmark: str = "cell-injury-v1",
+    benchmark: str = "cell-injury-v1.1",
     seeds: list[int] | None = None,
     kind: str = "submission",
     force: bool = False,
