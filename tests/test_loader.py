@@ -153,14 +153,14 @@ def worked_example() -> str:
 
 
 def test_worked_example_in_the_docs_runs(request, tmp_path):
-    """The docs' example, verbatim, on cell-injury-v1 (real data) or else on synthetic-v1."""
+    """The docs' example, verbatim, on cell-injury-v1.1 (real data) or else on synthetic-v1."""
     code = worked_example()
-    assert 'load_benchmark("cell-injury-v1")' in code and "write_submission(" in code and ".evaluate(" in code
+    assert 'load_benchmark("cell-injury-v1.1")' in code and "write_submission(" in code and ".evaluate(" in code
     if HAS_DATA:
-        request.getfixturevalue("cell_injury_v1")  # built and registered in the session's home
+        request.getfixturevalue("cell_injury_v1_1")  # built and registered in the session's home
     else:
         request.getfixturevalue("synthetic_v1")
-        code = code.replace('"cell-injury-v1"', '"synthetic-v1"')
+        code = code.replace('"cell-injury-v1.1"', '"synthetic-v1"')
     (tmp_path / "example.py").write_text(code)
     result = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True,
                             env=os.environ.copy(), timeout=600)
