@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pheno_bench.activity import MIN_PSEUDO_PER_ADDRESS, _by_source, _null, _pairs, _score, calibrate, null_p_values
+from pheno_bench.activity import _by_source, calibrate
+from pheno_bench.activity_null import MIN_PSEUDO_PER_ADDRESS, condition_pairs as _pairs, null_p_values, score_groups as _score, source_null as _null
 from pheno_bench.curate import curate
 from pheno_bench.layout import median_polish, split_address
 from pheno_bench.schema import Wells

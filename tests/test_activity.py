@@ -12,7 +12,8 @@ from scipy import stats
 from sklearn.metrics import average_precision_score
 from statsmodels.stats.multitest import multipletests
 
-from pheno_bench.activity import _score, activity_table, calibrate, compute_activity_table, null_p_values
+from pheno_bench.activity import activity_table, calibrate, compute_activity_table, null_p_values
+from pheno_bench.activity_null import score_groups
 from pheno_bench.curate import robust_standardise
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.schema import Wells, WellsMetadata
@@ -72,7 +73,7 @@ def concat(*parts: Wells) -> Wells:
 def test_map_matches_sklearn_average_precision_per_query():
     wells = generated_wells(effects=(0.3, 0.0, 0.6))
     meta = wells.meta.assign(group=wells.meta["inchikey"])
-    maps = _score([(meta, wells.features)], 1_000, 0)
+    maps = score_groups([(meta, wells.features)], 1_000, 0)
     unit = wells.features / np.linalg.norm(wells.features, axis=1, keepdims=True)
     for key, group in meta[~meta["is_control"]].groupby("inchikey"):
         aps = []
@@ -281,9 +282,9 @@ def test_reference_controls_keep_randomised_layout_calibrated():
 
 def test_reference_controls_detect_planted_effects_and_record_the_option(monkeypatch):
     """Batched pseudo-treatments (several batches), strong pairs active, nulls not, same seed same table."""
-    import pheno_bench.activity as activity
+    import pheno_bench.activity_null as activity_null
 
-    monkeypatch.setattr(activity, "PSEUDO_BATCH", 70)  # 300 pseudo-treatments -> 5 batches
+    monkeypatch.setattr(activity_null, "PSEUDO_BATCH", 70)  # 300 pseudo-treatments -> 5 batches
     wells = _scatter(generated_wells(n_plates=12, controls=30, effects=(1.5,) * 3 + (0.0,) * 12, seed=4))
     options = {"n_permutations": 1_000, "n_pseudo": 300, "seed": 0, "null_addresses": "match", "check_testable": True}
     table = activity_table(wells, reference_controls=8, **options)
@@ -298,7 +299,7 @@ def test_reference_controls_detect_planted_effects_and_record_the_option(monkeyp
 
 def test_reference_controls_bound_every_plate_real_and_pseudo():
     """Virtual plates hold the pseudo wells + R controls; real plates keep exactly R controls (all but one where fewer)."""
-    from pheno_bench.activity import _drop_one_control, pseudo_treatments
+    from pheno_bench.activity_null import drop_one_control, pseudo_treatments
 
     wells = _scatter(generated_wells(n_plates=12, controls=30, effects=(0.0,) * 6, seed=5))
     meta = wells.meta.assign(group=wells.meta["inchikey"])
@@ -306,8 +307,8 @@ def test_reference_controls_bound_every_plate_real_and_pseudo():
     frame = pseudo.problem[0]
     per_plate = frame.groupby("plate")["is_control"].agg(["sum", "size"])
     assert (per_plate["sum"] == 8).all() and len(per_plate) == 50 * 4  # 4 replicates on 4 plates each
-    kept, _ = _drop_one_control(meta, wells.features, np.random.default_rng(0), reference=8)
+    kept, _ = drop_one_control(meta, wells.features, np.random.default_rng(0), reference=8)
     assert (kept[kept["is_control"]].groupby("plate").size() == 8).all()
     assert (~kept["is_control"]).sum() == (~meta["is_control"]).sum()
-    small, _ = _drop_one_control(meta, wells.features, np.random.default_rng(0), reference=40)
+    small, _ = drop_one_control(meta, wells.features, np.random.default_rng(0), reference=40)
     assert (small[small["is_control"]].groupby("plate").size() == 29).all()
