@@ -113,9 +113,12 @@ def verification_status(path: str | os.PathLike, *, fingerprint: str | None = No
         return VerificationStatus("stale", "re-run stale", f"re-run {record.date}, but the entry's files or benchmark changed since; verify again")
     worst = max((r.max_abs_difference or 0.0 for r in record.runs), default=0.0)
     where = "blind copy" if record.blind else "benchmark with its answers (the entry reads them by design)"
+    seeds = sorted({r.seed for r in record.runs})
+    runs = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} ({len(record.runs)} run{'s' if len(record.runs) > 1 else ''})"
     if record.passed:
         return VerificationStatus(
             "verified", f"re-run ✓ {record.date}",
-            f"{record.date}: the entry's command, run on a {where}, reproduced every run within {record.tolerance:g} (largest difference {worst:.2g}); scorer {record.scorer_version}",
+            f"{record.date}: the entry's command, run on a {where}, reproduced {runs} within {record.tolerance:g} "
+            f"(largest difference {worst:.2g}); scorer {record.scorer_version}",
         )
-    return VerificationStatus("differs", "re-run ✗ differs", f"{record.date}: the re-run differs from the committed files by up to {worst:.3g} (tolerance {record.tolerance:g})")
+    return VerificationStatus("differs", "re-run ✗ differs", f"{record.date}: the re-run of {runs} differs from the committed files by up to {worst:.3g} (tolerance {record.tolerance:g})")
