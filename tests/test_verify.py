@@ -80,6 +80,11 @@ def test_a_probe_entry_reproduces_and_a_tampered_one_does_not(synthetic_v1, tmp_
     assert all(r.max_abs_difference <= 1e-9 and r.committed for r in record.runs)
     assert read_record(entry) == record
     assert verification_status(entry, fingerprint=record.fingerprint).state == "verified"
+    assert verification_status(entry, fingerprint="0" * 64).state == "stale"  # made against another build
+    old_scorer = record.model_copy(update={"scorer_version": "3.0.0"})  # numbers of another scorer major
+    (entry / "verification.json").write_text(old_scorer.model_dump_json())
+    assert verification_status(entry).state == "stale"
+    (entry / "verification.json").write_text(record.model_dump_json())
 
     # the committed seed-0 file swapped for one made from the answer key (a perfect score): the
     # command cannot reproduce it, so the record says it differs
@@ -127,7 +132,11 @@ def test_compared_cells_are_the_primary_and_every_split_headline(synthetic_v1, t
     results = evaluator.evaluate(evaluator.write_template(tmp_path / "t.parquet"), n_bootstrap=0)
     cells = compared_cells(results)
     assert len(cells) == 3 * 4 + (results.primary is not None)
-    assert cells["unseen_images/per_query/all/micro/top_5pct"] == results.splits["unseen_images"].per_query.subsets["all"].metrics["top_5pct"].value
+    split = results.splits["unseen_images"]
+    assert cells["unseen_images/per_query/all/micro/top_5pct"] == split.per_query.subsets["all"].metrics["top_5pct"].value
+    # the median rank as a fraction of the candidates, so one tolerance fits every cell
+    assert cells["unseen_images/per_query/all/micro/median_rank/n_candidates"] == split.per_query.subsets["all"].metrics["median_rank"].value / split.n_candidates
+    assert all(0 <= v <= 1 for v in cells.values())
 
 
 def test_a_pull_request_may_not_add_a_verification_record(tmp_path, monkeypatch):

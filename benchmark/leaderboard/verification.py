@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.io import sha256_file, write_text
 from pheno_bench.leaderboard.entries import VERIFICATION_FILE
+from pheno_bench.scoring import SCORER_VERSION
 
 VERIFICATION_FORMAT = 1
 
@@ -111,6 +112,8 @@ def verification_status(path: str | os.PathLike, *, fingerprint: str | None = No
         return VerificationStatus("none", "not re-run", "no maintainer re-run of this entry's command yet")
     if record.files != entry_file_digests(path) or (fingerprint is not None and record.fingerprint != fingerprint):
         return VerificationStatus("stale", "re-run stale", f"re-run {record.date}, but the entry's files or benchmark changed since; verify again")
+    if record.scorer_version.split(".")[0] != SCORER_VERSION.split(".")[0]:
+        return VerificationStatus("stale", "re-run stale", f"re-run {record.date} under scorer {record.scorer_version}, whose numbers differ from {SCORER_VERSION}'s; verify again")
     worst = max((r.max_abs_difference or 0.0 for r in record.runs), default=0.0)
     where = "blind copy" if record.blind else "benchmark with its answers (the entry reads them by design)"
     seeds = sorted({r.seed for r in record.runs})

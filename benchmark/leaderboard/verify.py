@@ -47,10 +47,17 @@ HEADLINE = ("top_1pct", "top_5pct", "mrr", "median_rank")
 
 def compared_cells(results: Results) -> dict[str, float | None]:
     """Metric id -> value of the cells a re-run must reproduce: the primary metric and, for every
-    evaluated split, ``<split>/per_query/all/micro/<metric>`` for :data:`HEADLINE`."""
+    evaluated split, ``<split>/per_query/all/micro/<metric>`` for :data:`HEADLINE`. Every value is a
+    fraction, so that one tolerance fits all: the median rank enters divided by the split's
+    candidate count (key ``.../median_rank/n_candidates``)."""
     cells: dict[str, float | None] = {}
     if results.primary is not None:
-        cells[results.primary.id] = results.primary.value
+        value = results.primary.value
+        if value is not None and results.primary.id.endswith("median_rank"):
+            n = results.splits[results.primary.id.split("/")[0]].n_candidates
+            cells[f"{results.primary.id}/n_candidates"] = value / n
+        else:
+            cells[results.primary.id] = value
     for split in TEST_SPLITS:
         result = results.splits.get(split)
         if result is None or not result.evaluated or result.per_query is None:
@@ -58,7 +65,11 @@ def compared_cells(results: Results) -> dict[str, float | None]:
         subset = result.per_query.subsets.get("all")
         for metric in HEADLINE:
             estimate = subset.metrics.get(metric) if subset is not None else None
-            cells[f"{split}/per_query/all/micro/{metric}"] = None if estimate is None else estimate.value
+            value = None if estimate is None else estimate.value
+            if metric == "median_rank":
+                cells[f"{split}/per_query/all/micro/median_rank/n_candidates"] = None if value is None else value / result.n_candidates
+            else:
+                cells[f"{split}/per_query/all/micro/{metric}"] = value
     return cells
 
 
