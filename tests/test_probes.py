@@ -258,6 +258,10 @@ def test_query_blind_files_never_beat_the_query_blind_probe(benchmark, request, 
     bound = min(split.k["top_5pct"], split.n_molecules) / split.n_molecules  # at most k distinct molecules in the top k
     assert split.per_query.subsets["all"].metrics["molecule_top_5pct"].value == pytest.approx(bound, abs=1e-12)
     assert probe.primary.value > probe.primary.chance
+    # the scorer's own floor (computed from train labels, beside chance in every result) is this probe's score
+    assert probe.primary.floor == pytest.approx(probe.primary.value, abs=1e-12)
+    floor_cells = probe.splits["unseen_molecules"].per_query.subsets["all"].metrics
+    assert all(e.floor == pytest.approx(e.value, abs=1e-9) for e in floor_cells.values()), {m: (e.value, e.floor) for m, e in floor_cells.items()}
     for name, rule in QUERY_BLIND_FILES.items():
         path = _query_blind_file(evaluator, tmp_path / f"{name}.parquet", rule)
         result = evaluator.evaluate(path, n_bootstrap=200)
