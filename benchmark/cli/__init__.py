@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from pheno_bench.cli import baselines, leaderboard, scoring, sources, splits
-from pheno_bench.cli.common import console
+from pheno_bench.cli.common import ListOptions, console, fit_width
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.text import literal
 from pheno_bench.version import __version__
@@ -45,8 +45,8 @@ def _root(
 
 app.add_typer(splits.app, name="splits")
 app.add_typer(scoring.submission_app, name="submission")
-app.command("evaluate")(scoring.evaluate_command)
-app.command("compare")(scoring.compare_command)
+app.command("evaluate", cls=ListOptions)(scoring.evaluate_command)
+app.command("compare", cls=ListOptions)(scoring.compare_command)
 app.add_typer(baselines.app, name="baselines")
 app.add_typer(leaderboard.app, name="leaderboard")
 app.add_typer(sources.app, name="sources")
@@ -54,6 +54,7 @@ app.add_typer(sources.app, name="sources")
 
 def main() -> None:
     """Console-script entry point."""
+    fit_width()
     try:
         app()
     except PhenoBenchError as exc:

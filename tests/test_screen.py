@@ -1,0 +1,169 @@
+"""The screen tells the truth (issue 17): what the commands print is checked against what they compute.
+
+- ``compare``: every text cell, read back from the printed tables (stacked at 80 columns or one
+  table at 200), equals its ``--json`` value under the right header, the primary cell included;
+  the titles name the files.
+- results files: two ``evaluate`` runs keep both results; nothing replaces another submission's
+  results without ``--force`` (evaluate and compare alike).
+- fold-set build/info output: one table per fold, the fold in its title, no "…" at 80 columns.
+- one flag style: list options, bare flags in ``--help``, piped help not cut, hints that are true.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+import pytest
+
+from pheno_bench.cli import main
+from pheno_bench.metric_ids import HEADERS
+from pheno_bench.text import format_value
+
+
+def run_cli(monkeypatch, capsys, *args, columns: int | None = None):
+    """Run the console script in-process: (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["pheno-bench", *map(str, args)])
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", str(columns))
+    code = 0
+    try:
+        main()
+    except SystemExit as stop:
+        code = stop.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def parse_tables(text: str) -> list[dict]:
+    """Rich box tables read back from text: [{title, headers, rows}], each row a list of cells
+    (a cell's lines joined by newlines); a row starts where its first column is not empty. The
+    title is the text printed since the table before (a caption of that one included)."""
+    tables, between, current = [], [], None
+    for line in text.splitlines():
+        if line.startswith("┏"):
+            current = {"title": " ".join(" ".join(between).split()), "headers": None, "rows": []}
+            tables.append(current)
+        elif line.startswith("┃"):
+            parts = [p.strip() for p in line[1:-1].split("┃")]
+            current["headers"] = parts if current["headers"] is None else [f"{a} {b}".strip() for a, b in zip(current["headers"], parts)]
+        elif line.startswith("│"):
+            parts = [p.strip() for p in line[1:-1].split("│")]
+            if parts[0] or not current["rows"]:
+                current["rows"].append(parts)
+            else:
+                current["rows"][-1] = [f"{a}\n{b}" if b else a for a, b in zip(current["rows"][-1], parts)]
+        elif line.startswith("└"):
+            between = []
+        elif not line.startswith(("┡", "├")):
+            between.append(line)
+    return tables
+
+
+def cells_by_row(tables: list[dict], labels: int) -> dict[tuple[str, ...], dict[str, str]]:
+    """(label cells...) -> header -> cell, merged over stacked tables (the same rows in each)."""
+    out: dict[tuple[str, ...], dict[str, str]] = {}
+    for table in tables:
+        for row in table["rows"]:
+            key = tuple(" ".join(c.split()) for c in row[:labels])
+            out.setdefault(key, {}).update(dict(zip(table["headers"][labels:], row[labels:])))
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_templates(cell_injury_v1, tmp_path_factory):
+    from pheno_bench.evaluate import Evaluator
+
+    folder = tmp_path_factory.mktemp("compare")
+    evaluator = Evaluator(cell_injury_v1)
+    return evaluator.write_template(folder / "example.parquet", seed=0), evaluator.write_template(folder / "other.parquet", seed=1)
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_compare_prints_every_json_value_under_its_own_header(two_templates, cell_injury_v1, monkeypatch, capsys, columns):
+    """Regression: in `unseen_molecules │ active, macro` the primary's top-5% cell was dropped and every
+    later value slid one column left; both sides were titled 'random (1 file(s))'."""
+    a, b = two_templates
+    args = ("compare", a, b, "--benchmark", cell_injury_v1, "--bootstrap", 200)
+    code, text, err = run_cli(monkeypatch, capsys, *args, columns=columns)
+    assert code == 0, err
+    code, raw, err = run_cli(monkeypatch, capsys, *args, "--json")
+    assert code == 0, err
+    data = json.loads(raw)
+    tables = parse_tables(text)
+    assert tables and all(t["headers"][:2] == ["split", "queries"] for t in tables)
+    assert len(tables) > 1 if columns == 80 else len(tables) == 1
+    assert all(len(line) <= columns for line in text.splitlines()) and "…" not in text
+    assert all("a = " + str(a) in " ".join(t["title"].split()) and "b = " + str(b) in " ".join(t["title"].split()) for t in tables)
+    shown = cells_by_row(tables, 2)
+    label = lambda cell: ("averaged, " if cell.startswith("averaged/") else "") + cell.split("/")[1].replace("_", " ") + (", macro" if cell.endswith("/macro") else "")
+    expected = {(split, label(cell)): metrics for split, cells in data["splits"].items() for cell, metrics in cells.items()}
+    primary = data["primary"]
+    p_split, p_view, p_subset, p_average, p_metric = primary["id"].split("/")
+    p_key = (p_split, label(f"{p_view}/{p_subset}" + ("/macro" if p_average == "macro" else "")))
+    assert p_key == ("unseen_molecules", "active, macro") and p_metric == "top_5pct"
+    expected.setdefault(p_key, {})[p_metric] = primary
+    assert set(expected) <= set(shown), sorted(set(expected) - set(shown))
+    checked = 0
+    for key, metrics in expected.items():
+        row = shown[key]
+        assert set(row) == {HEADERS[m] for m in HEADERS}, (key, row)  # a column per metric in every row
+        for metric, header in HEADERS.items():
+            cell = row[header].split("\n")
+            if metric not in metrics:
+                assert cell == ["–"], (key, header, cell)
+                continue
+            d = metrics[metric]
+            assert cell[0] == format_value(d["difference"], metric), (key, header, cell, d)
+            assert cell[1] == f"[{format_value(d['low'], metric)}, {format_value(d['high'], metric)}]", (key, header, cell, d)
+            verdict = "exploratory" if d.get("exploratory") else d["verdict"]
+            assert cell[2] == (f"{verdict} (primary)" if key == p_key and metric == p_metric else verdict), (key, header, cell)
+            checked += 1
+    assert checked == sum(len(m) for m in expected.values()) > 100
+
+
+def test_evaluate_keeps_each_submissions_results_and_replaces_none_silently(synthetic_v1, tmp_path, monkeypatch, capsys):
+    """Regression: a second `evaluate` silently replaced the first one's out/results.json."""
+    from pheno_bench.evaluate import Evaluator
+    from pheno_bench.io import sha256_file
+
+    evaluator = Evaluator(synthetic_v1)
+    a = evaluator.write_template(tmp_path / "a.parquet", seed=0, dim=8)
+    b = evaluator.write_template(tmp_path / "b.parquet", seed=1, dim=8)
+    for path in (a, b):
+        code, out, err = run_cli(monkeypatch, capsys, "evaluate", path, "--bootstrap", 20)
+        assert code == 0, err
+        assert f"wrote {tmp_path / path.stem}.results.json" in " ".join(out.split())
+    for path in (a, b):
+        recorded = json.loads((tmp_path / f"{path.stem}.results.json").read_text())["submission"]
+        assert recorded["file"] == path.name and recorded["sha256"] == sha256_file(path)
+    before = (tmp_path / "a.results.json").read_bytes()
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", b, "--out", tmp_path / "a.results.json", "--bootstrap", 20)
+    assert code == 2 and "already exists and holds the results of other submission files" in err and "--force" in err
+    assert (tmp_path / "a.results.json").read_bytes() == before
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", a, "--bootstrap", 20)  # the same file again: says so
+    assert code == 0 and "replaced the earlier results of the same submission" in " ".join(out.split())
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", b, "--out", tmp_path / "a.results.json", "--bootstrap", 20, "--force")
+    assert code == 0, err
+    assert json.loads((tmp_path / "a.results.json").read_text())["submission"]["file"] == "b.parquet"
+    # compare --out: the same rule
+    code, out, err = run_cli(monkeypatch, capsys, "compare", a, b, "--out", tmp_path / "b.results.json", "--bootstrap", 20)
+    assert code == 2 and "already exists" in err
+    code, out, err = run_cli(monkeypatch, capsys, "compare", a, b, "--out", tmp_path / "ab.json", "--bootstrap", 20)
+    assert code == 0, err
+    code, out, err = run_cli(monkeypatch, capsys, "compare", b, a, "--out", tmp_path / "ab.json", "--bootstrap", 20)
+    assert code == 2 and "already exists" in err  # b minus a is another comparison
+
+
+def test_results_path_rule():
+    from pathlib import Path
+
+    from pheno_bench.results import results_path
+
+    assert results_path(["out/a.parquet"]) == Path("out/a.results.json")
+    assert results_path([f"out/v2/fold-{k}.parquet" for k in range(5)]) == Path("out/v2/folds.pooled.results.json")
+    assert results_path([f"out/m-fold-{k}.parquet" for k in range(5)]) == Path("out/m.pooled.results.json")
+    assert results_path([f"sub/x/fold-{k}/seed-0.parquet" for k in range(3)]) == Path("sub/x/seed-0.pooled.results.json")
