@@ -90,20 +90,37 @@ class Grid:
     def labels_of(self, row: Mapping[str, str]) -> list[str]:
         return [row.get(c.key, "") for c in self.labels]
 
-    def _width(self, column: Column, *, label: bool) -> int:
-        texts = [column.header, *((row.get(column.key, "" if label else MISSING)) for row in self.rows)]
-        word, line = _widths(texts)
-        return min(line, max(word, LABEL_WRAP if label else VALUE_WRAP))
+    def _width(self, column: Column, *, label: bool, compact: bool = False) -> int:
+        """A column's width in cells: its longest line up to a wrap width (never below its longest
+        word); ``compact``: the header may wrap at its words (cells keep their longest line)."""
+        cells = [row.get(column.key, "" if label else MISSING) for row in self.rows]
+        word, line = _widths([column.header, *cells])
+        natural = min(line, max(word, LABEL_WRAP if label else VALUE_WRAP))
+        if not compact:
+            return natural
+        header_word, _ = _widths([column.header])
+        cell_word, cell_line = _widths(cells)
+        return min(natural, max(header_word, cell_word, min(cell_line, LABEL_WRAP if label else VALUE_WRAP)))
 
-    def blocks(self, width: int | None) -> list[list[Column]]:
-        """The value columns split into runs that fit ``width`` beside the label columns (None: one run)."""
-        if width is None or not self.columns:
-            return [list(self.columns)]
-        budget = width - 1 - sum(self._width(c, label=True) + 3 for c in self.labels)
+    def _stacked_widths(self, block: list[Column], width: int) -> list[int]:
+        """Fixed widths of a stacked table's label and value columns: each at its compact width (headers
+        wrapped at words), the room left given back to the columns in order, up to their natural width.
+        Fixed, because rich's own collapsing could leave a table wider than the terminal, then cropped."""
+        columns = [(c, True) for c in self.labels] + [(c, False) for c in block]
+        widths = [self._width(c, label=label, compact=True) for c, label in columns]
+        room = width - 1 - sum(w + 3 for w in widths)
+        for i, (column, label) in enumerate(columns):
+            grow = max(0, min(room, self._width(column, label=label) - widths[i]))
+            widths[i] += grow
+            room -= grow
+        return widths
+
+    def _fits(self, width: int, *, compact: bool) -> list[list[Column]]:
+        budget = width - 1 - sum(self._width(c, label=True, compact=compact) + 3 for c in self.labels)
         blocks: list[list[Column]] = [[]]
         used = 0
         for column in self.columns:
-            need = self._width(column, label=False) + 3
+            need = self._width(column, label=False, compact=compact) + 3
             if blocks[-1] and used + need > budget:
                 blocks.append([])
                 used = 0
@@ -111,19 +128,28 @@ class Grid:
             used += need
         return blocks
 
+    def blocks(self, width: int | None) -> list[list[Column]]:
+        """The value columns split into runs that fit ``width`` beside the label columns (None: one
+        run): at their natural widths when all fit, else with headers wrapped at words, stacked."""
+        if width is None or not self.columns:
+            return [list(self.columns)]
+        natural = self._fits(width, compact=False)
+        return natural if len(natural) == 1 else self._fits(width, compact=True)
+
     def tables(self, width: int | None = None) -> list[Table]:
         """Rich tables of the grid that fit ``width`` terminal cells (stacked when needed)."""
         blocks = self.blocks(width)
+        stacked = width is not None and len(self._fits(width, compact=False)) > 1
         out = []
         for i, block in enumerate(blocks):
             title = self.title
             if len(blocks) > 1:
                 title += f" ({i + 1} of {len(blocks)}: {', '.join(c.header for c in block)})"
             table = Table(title=title, caption=self.caption if i == len(blocks) - 1 else None)
-            for column in self.labels:
-                table.add_column(column.header, justify=column.justify, overflow="fold")
-            for column in block:
-                table.add_column(column.header, justify=column.justify, overflow="fold", min_width=self._width(column, label=False))
+            fixed = self._stacked_widths(block, width) if stacked else None
+            for j, (column, label) in enumerate([(c, True) for c in self.labels] + [(c, False) for c in block]):
+                size = {"width": fixed[j]} if fixed else {"min_width": self._width(column, label=label)}
+                table.add_column(column.header, justify=column.justify, overflow="fold", **size)
             for r, row in enumerate(self.rows):
                 table.add_row(*self.labels_of(row), *(row.get(c.key, MISSING) for c in block), end_section=r in self.ends)
             out.append(table)

@@ -167,3 +167,123 @@ def test_results_path_rule():
     assert results_path([f"out/v2/fold-{k}.parquet" for k in range(5)]) == Path("out/v2/folds.pooled.results.json")
     assert results_path([f"out/m-fold-{k}.parquet" for k in range(5)]) == Path("out/m.pooled.results.json")
     assert results_path([f"sub/x/fold-{k}/seed-0.parquet" for k in range(3)]) == Path("sub/x/seed-0.pooled.results.json")
+
+
+# --- fold-set build output --------------------------------------------------------------------
+
+
+def test_fold_set_info_one_table_per_fold_never_cut(synthetic_v1, tmp_path_factory, monkeypatch, capsys):
+    """Regression: two tables per fold, the first titled '<name> (seed 0)' without its fold, rows in two
+    orders, pooled counts cut ('2916/3023/…'); 'verified' only for fold sets; 'wells' silently treated only."""
+    from leaderboard_helpers import fold_benchmark
+    from pheno_bench.folds import read_fold_set
+
+    root = fold_benchmark(tmp_path_factory.getbasetemp())
+    fold_set = read_fold_set(root)
+    code, text, err = run_cli(monkeypatch, capsys, "splits", "info", root, columns=80)
+    assert code == 0, err
+    lines = text.splitlines()
+    assert "…" not in text and all(len(line) <= 80 for line in lines[:-1]), [line for line in lines if len(line) > 80]
+    assert lines[-1].startswith(f"verified {root}")
+    tables = parse_tables(text)
+    per_fold = {k: [t for t in tables if f"fold {k} of {fold_set.k}" in t["title"]] for k in range(fold_set.k)}
+    assert all(per_fold.values()) and sum(map(len, per_fold.values())) + sum("side by side" in t["title"] or "sources" in t["title"] for t in tables) == len(tables)
+    orders = {tuple(row[0] for row in t["rows"]) for ts in per_fold.values() for t in ts}
+    assert len(orders) == 1 and set(next(iter(orders))) == set(fold_set.composition["folds"][0])  # one row order, every split
+    headers = {h for ts in per_fold.values() for t in ts for h in t["headers"]}
+    assert "treated wells" in headers and "wells" not in headers and "controls are counted apart" in " ".join(text.split())
+    for k, ts in per_fold.items():  # every count of the fold, whole
+        cells = cells_by_row(ts, 1)
+        for split, row in fold_set.composition["folds"][k].items():
+            assert cells[(split,)]["treated wells"] == str(row["wells"]) and cells[(split,)]["conditions"] == str(row["conditions"])
+    side = cells_by_row([t for t in tables if "side by side" in t["title"]], 2)
+    train = fold_set.composition["pooled"]["train"]["wells"]
+    assert [side[("train", "treated wells")][f"fold {k}"] for k in range(fold_set.k)] == [str(n) for n in train]
+    # a benchmark without folds says 'verified' too
+    code, text, err = run_cli(monkeypatch, capsys, "splits", "info", synthetic_v1, columns=80)
+    assert code == 0 and text.splitlines()[-1].startswith(f"verified {synthetic_v1}"), (err, text[-300:])
+
+
+# --- one flag style ---------------------------------------------------------------------------
+
+
+def _commands(group, path=()):
+    for name, command in group.commands.items():
+        if getattr(command, "commands", None):
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name)
+
+
+def test_every_help_is_whole_and_shows_no_bool(monkeypatch, capsys):
+    """Regression: '--json <bool>' in every --help; piped help cut with '…'."""
+    import typer
+
+    from pheno_bench.cli import app
+
+    commands = list(_commands(typer.main.get_command(app)))
+    assert ("leaderboard", "init") in commands and ("evaluate",) in commands and len(commands) > 15
+    for command in commands:
+        code, text, err = run_cli(monkeypatch, capsys, *command, "--help")  # piped: capsys is not a terminal
+        assert code == 0, (command, err)
+        assert "<bool>" not in text and "…" not in text, (command, text)
+
+
+@pytest.mark.parametrize("seeds", [("0", "1", "2"), ("0,1,2",), ("0", "--seeds", "1", "--seeds", "2")])
+def test_leaderboard_init_takes_seeds_as_baselines_run_does(tmp_path, monkeypatch, capsys, seeds):
+    """Regression: `leaderboard init --seeds 0 1 2` failed ('unexpected extra arguments')."""
+    import yaml
+
+    code, out, err = run_cli(monkeypatch, capsys, "leaderboard", "init", "mine", "--seeds", *seeds, "--submissions", tmp_path)
+    assert code == 0, err
+    assert yaml.safe_load((tmp_path / "mine" / "metadata.yaml").read_text())["seeds"] == [0, 1, 2]
+
+
+# --- hints that are true ----------------------------------------------------------------------
+
+
+def test_hints_name_what_is_wrong(synthetic_v1, tmp_path_factory, tmp_path, monkeypatch, capsys):
+    """Regression: an extra seed-3.parquet got 'missing [], unlisted [...]'; a file for another
+    benchmark was told to give one file per fold; `leaderboard check` printed the metric id and said
+    nothing of an entry at chance."""
+    import shutil
+
+    from leaderboard_helpers import fold_benchmark, shared_board
+    from pheno_bench.metric_ids import metric_label
+
+    board = shared_board(synthetic_v1, tmp_path_factory.getbasetemp())
+    entry = tmp_path / "one-seed"
+    shutil.copytree(board / "submissions" / "one-seed", entry)
+    shutil.copyfile(entry / "seed-0.parquet", entry / "seed-3.parquet")
+    code, out, err = run_cli(monkeypatch, capsys, "leaderboard", "check", entry, "--benchmark", synthetic_v1)
+    message = " ".join(err.split())
+    assert code == 2 and "not listed in metadata.yaml: seed-3.parquet" in message and "missing" not in message, message
+    # a file for synthetic-v1 evaluated against a fold benchmark
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", entry / "seed-0.parquet", "--benchmark", fold_benchmark(tmp_path_factory.getbasetemp()))
+    assert code == 2 and "this file is for synthetic-v1" in " ".join(err.split()), err
+    # check: the metric's words, and an entry at chance says so
+    code, out, err = run_cli(monkeypatch, capsys, "leaderboard", "check", board / "submissions" / "constant", "--benchmark", synthetic_v1, columns=200)
+    assert code == 0, err
+    primary = "unseen_molecules/per_query/active/macro/top_5pct"
+    assert f"seed 0: {metric_label(primary)} = " in out and primary not in out and "at chance: every seed" in out, out
+    code, out, err = run_cli(monkeypatch, capsys, "leaderboard", "check", board / "submissions" / "good", "--benchmark", synthetic_v1, columns=200)
+    assert code == 0 and "at chance" not in out, out
+
+
+def test_one_seed_summary_has_no_zero_sd_no_nan_and_the_primary(synthetic_v1, tmp_path):
+    """Regression: a one-seed baseline printed '± 0.0' and 'nan ± 0.0', without the primary metric."""
+    from rich.console import Console
+
+    from pheno_bench.evaluate import Evaluator
+    from pheno_bench.results_tables import primary_seed_lines, seeds_table
+
+    evaluator = Evaluator(synthetic_v1)
+    results = evaluator.evaluate(evaluator.write_template(tmp_path / "t.parquet", seed=0, dim=8), n_bootstrap=20)
+    console = Console(width=200, record=True)
+    for line in primary_seed_lines({"probe": {0: results}}):
+        console.print(line)
+    for table in seeds_table({"probe": {0: results}}, title="probe").tables(200):
+        console.print(table)
+    text = console.export_text()
+    assert "±" not in text and "nan" not in text.lower() and "1 seed" in text
+    assert f"primary metric {results.primary.label} = {format_value(results.primary.value, 'top_5pct')}" in " ".join(text.split())

@@ -14,6 +14,7 @@ import sys
 from typing import Optional
 
 import typer
+from typer.core import TyperCommand
 from rich.console import Console
 
 from pheno_bench.cli import baselines, leaderboard, scoring, sources, splits
@@ -45,11 +46,24 @@ def _root(
 
 app.add_typer(splits.app, name="splits")
 app.add_typer(scoring.submission_app, name="submission")
-app.command("evaluate", cls=ListOptions)(scoring.evaluate_command)
-app.command("compare", cls=ListOptions)(scoring.compare_command)
+app.command("evaluate")(scoring.evaluate_command)
+app.command("compare")(scoring.compare_command)
 app.add_typer(baselines.app, name="baselines")
 app.add_typer(leaderboard.app, name="leaderboard")
 app.add_typer(sources.app, name="sources")
+
+
+def _one_flag_style(typer_app: typer.Typer) -> None:
+    """Every command of every group parses its list options the same way (:class:`ListOptions`):
+    ``--seeds 0 1 2``, ``--seeds 0 --seeds 1``, ``--seeds 0,1,2`` alike."""
+    for info in typer_app.registered_commands:
+        if info.cls in (None, TyperCommand):
+            info.cls = ListOptions
+    for group in typer_app.registered_groups:
+        _one_flag_style(group.typer_instance)
+
+
+_one_flag_style(app)
 
 
 def main() -> None:

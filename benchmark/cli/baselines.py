@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from pheno_bench.cli.common import ListOptions, console
+from pheno_bench.cli.common import console
 from pheno_bench.errors import PhenoBenchError
 
 app = typer.Typer(help="Reference baselines (MolPhenix, CLOOME, CLIP): train, submit, score (needs PyTorch: the baselines extra).", no_args_is_help=True)
@@ -59,7 +59,7 @@ def baselines_list() -> None:
     console.print(rows)
 
 
-@app.command("run", cls=ListOptions)
+@app.command("run")
 def baselines_run(
     name: str = typer.Argument(..., help="A probe (random, centroid, chem-neighbours, ridge, layout, cytotoxicity) or a trained baseline (molphenix, cloome, clip); see `baselines list`."),
     benchmark: str = typer.Option(..., "--benchmark", help="Benchmark folder or name (a fold benchmark runs every fold, or --folds)."),
@@ -106,7 +106,7 @@ def _by_seed(label: str, runs: dict) -> dict:
     return rows
 
 
-@app.command("ablate", cls=ListOptions)
+@app.command("ablate")
 def baselines_ablate(
     name: str = typer.Argument("molphenix", help="Baseline to ablate (molphenix)."),
     benchmark: str = typer.Option(..., "--benchmark", help="Benchmark folder or name."),

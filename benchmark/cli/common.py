@@ -7,7 +7,8 @@
   and ``--help`` shows it without a ``<bool>`` type, which would suggest a value.
 - **Lists**: every list option takes its values the same ways: space-separated after the flag
   (``--seeds 0 1 2``), repeated (``--seeds 0 --seeds 1``), or comma-separated for numbers and
-  names (``--folds 0,1``). Commands with a list option use ``cls=ListOptions``.
+  names (``--folds 0,1``). Every command is a :class:`ListOptions` (set for all of them where the
+  app is assembled, :mod:`pheno_bench.cli`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ def output_width() -> int | None:
 
 
 console = Console(width=output_width())
+
+
+def show(*items) -> None:
+    """Print renderables; a :class:`pheno_bench.grid.Grid` as its tables stacked to the console's width."""
+    from pheno_bench.grid import Grid
+
+    for item in items:
+        for renderable in (item.tables(console.width) if isinstance(item, Grid) else [item]):
+            console.print(renderable, highlight=False)
 
 
 def fit_width() -> None:
