@@ -287,3 +287,54 @@ def test_one_seed_summary_has_no_zero_sd_no_nan_and_the_primary(synthetic_v1, tm
     text = console.export_text()
     assert "±" not in text and "nan" not in text.lower() and "1 seed" in text
     assert f"primary metric {results.primary.label} = {format_value(results.primary.value, 'top_5pct')}" in " ".join(text.split())
+
+
+# --- the board's pages ------------------------------------------------------------------------
+
+
+def test_probe_plot_keeps_the_tables_order(tmp_path):
+    """Regression: the headline plot sorted entries by score while the table orders them by rank."""
+    import re
+
+    import pandas as pd
+
+    from pheno_bench.plots import probe_plot, save_svg
+
+    order = ["ranked-first", "a-probe", "ranked-second", "better-but-unranked"]  # not by mean
+    table = pd.DataFrame({"entry": order, "mean": [20.0, 30.0, 10.0, 40.0], "low": [15.0, 25, 5, 35], "high": [25.0, 35, 15, 45],
+                          "probe": [False, True, False, False]})
+    save_svg(probe_plot(table, label="x", chance=5.0, floor=8.0), tmp_path / "p.svg")
+    svg = (tmp_path / "p.svg").read_text()
+    labels = [m for m in re.findall(r"<!-- ([a-z-]+) -->", svg) if m in order]
+    assert labels == order
+    assert "query-blind floor" in " ".join(re.findall(r"<!-- ([^>]+) -->", svg))
+
+
+def test_board_shows_floor_beside_chance_and_the_primarys_parts(synthetic_v1, tmp_path_factory):
+    """The headline table: the query-blind floor beside chance, the primary's dose and identity parts
+    as columns, each the mean over seeds of the scorer's Primary.parts in the results JSON; the
+    plot in the table's order."""
+    import re
+
+    import numpy as np
+
+    from leaderboard_helpers import shared_board
+
+    board = shared_board(synthetic_v1, tmp_path_factory.getbasetemp()) / "site/leaderboard/synthetic-v1"
+    page = (board / "index.md").read_text()
+    headline = page[page.index('<table data-table="headline"'):page.index("</table>")]
+    rows = dict(re.findall(r'<tr data-entry="([^"]+)".*?(<td data-part.*?)<td data-sort="\d+">', headline))
+    assert len(rows) == len(list((board / "results").iterdir())) > 3
+    for entry, cells in rows.items():
+        runs = [json.loads(p.read_text())["primary"] for p in (board / "results" / entry).glob("seed-*.json")]
+        for part, metric in (("dose", "dose_part"), ("identity", "identity_top_5pct")):
+            expected = format_value(float(np.mean([r["parts"][part]["value"] for r in runs])), metric)
+            assert re.search(rf'data-part="{part}" data-sort="[^"]*">{re.escape(expected)}</td>', cells), (entry, part, expected, cells)
+    first = json.loads(next((board / "results" / "good").glob("seed-*.json")).read_text())["primary"]
+    for key in ("chance", "floor"):
+        row = re.search(rf'<tr data-{key}="".*?</tr>', headline).group(0)
+        assert f"<td>{format_value(first[key], 'top_5pct')}</td>" in row
+        assert f'data-part="dose">{format_value(first["parts"]["dose"][key], "dose_part")}</td>' in row
+    assert headline.index("data-chance") < headline.index("data-floor")
+    svg = (board / "plots/probes.svg").read_text()
+    assert [m for m in re.findall(r"<!-- ([a-z-]+) -->", svg) if m in rows] == list(rows)

@@ -113,6 +113,7 @@ class CheckReport:
     warnings: list[str] = field(default_factory=list)
     label: str = ""  # the primary metric in words (metric_ids.metric_label); the id when empty
     at_chance: list[int] = field(default_factory=list)  # seeds whose primary interval holds the chance level
+    below_chance: list[int] = field(default_factory=list)  # seeds whose primary interval lies below it
 
     def lines(self) -> list[str]:
         status = self.status + (f" ({self.reason})" if self.reason else "")
@@ -122,6 +123,10 @@ class CheckReport:
             every = len(self.at_chance) == len(self.values)
             out.append(f"  at chance: {'every seed' if every else 'seed(s) ' + ', '.join(map(str, self.at_chance))} "
                        "(the primary metric's interval holds the chance level: no better than a random ranking)")
+        if self.below_chance:
+            every = len(self.below_chance) == len(self.values)
+            out.append(f"  below chance: {'every seed' if every else 'seed(s) ' + ', '.join(map(str, self.below_chance))} "
+                       "(the primary metric's interval lies below the chance level: worse than a random ranking)")
         out += [f"  warning: {w}" for w in self.warnings]
         return out
 
@@ -167,14 +172,16 @@ def check_entry(
     entry = Entry.load(path)
     scorer = BenchmarkScorer(_benchmark_root(entry, benchmark, download=download, repo=repo))
     scored = score_entry(entry, scorer)
-    values, at_chance = {}, []
+    values, at_chance, below_chance = {}, [], []
     for seed, results in scored.results.items():
         estimate = scorer.primary.estimate(results)
         values[seed] = "too few to score" if estimate is None else _format(estimate, scorer.primary.metric)
         if estimate is not None and _at_chance(estimate):
             at_chance.append(seed)
+        elif estimate is not None and estimate.high is not None and estimate.high < estimate.chance and scorer.primary.higher_is_better:
+            below_chance.append(seed)
     return CheckReport(entry.name, scorer.name, scorer.fingerprint, scored.status, scored.reason, scorer.primary.id, values, list(scored.flags),
-                       label=metric_label(scorer.primary.id), at_chance=sorted(at_chance))
+                       label=metric_label(scorer.primary.id), at_chance=sorted(at_chance), below_chance=sorted(below_chance))
 
 
 def _at_chance(estimate) -> bool:
