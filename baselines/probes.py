@@ -411,7 +411,8 @@ def run_probe(
     """Probe ``name`` on every fold (or the benchmark) and seed: write the entry ``out``
     (:func:`pheno_bench.baselines.entries.write_entry`: refuses an existing entry unless
     ``replace``; never deletes seeds/folds it did not write) and per-run results JSON under
-    ``results_dir`` (default ``<home>/results/<benchmark>/probe-<name>``). Returns seed -> Results
+    ``results_dir`` (default ``<home>/results/<benchmark>/<entry folder name>``; existing results
+    are replaced only with ``replace``). Returns seed -> Results
     (benchmark without folds) or (seed, fold) -> Results."""
     import json
     import tempfile
@@ -423,7 +424,8 @@ def run_probe(
     from pheno_bench.io import write_json
     from pheno_bench.leaderboard import check_entry_name
     from pheno_bench.paths import home
-    from pheno_bench.results import write_results
+    from pheno_bench.manifest import read_manifest
+    from pheno_bench.results import refuse_existing_results, write_results
 
     if name not in PROBES:
         raise PhenoBenchError(f"unknown probe {name!r}; choose from {sorted(PROBES)} (see `pheno-bench baselines list`)")
@@ -436,6 +438,8 @@ def run_probe(
     if Path(out).exists() and not replace:
         raise PhenoBenchError(f"{out}: entry already exists; pass --replace to overwrite the seeds/folds this run writes (others are kept)")
     root, roots = benchmark_folds(benchmark, folds)
+    rdirs = {fold: Path(results_dir) if results_dir else home() / "results" / read_manifest(fold_root).name / Path(out).name for fold, fold_root in roots.items()}
+    refuse_existing_results([rdirs[fold] / run_path(seed, fold).replace(".parquet", ".json") for fold in roots for seed in seeds], replace=replace)
     results, files, choices, fingerprint, bench_name = {}, {}, {}, "", ""
     with tempfile.TemporaryDirectory() as staging:
         for fold, fold_root in roots.items():
@@ -444,7 +448,7 @@ def run_probe(
             bench_name, fingerprint = evaluator.manifest.name, evaluator.manifest.fingerprint
             data = prepare_probe(name, fold_root, evaluator.manifest.feature_names)
             choices[str(fold)] = {**data.choices, "cv": data.curves}
-            rdir = Path(results_dir) if results_dir else home() / "results" / bench_name / f"probe-{name}"
+            rdir = rdirs[fold]
             for seed in seeds:
                 path = write_probe_submission(name, evaluator, seed=seed, path=Path(staging) / run_path(seed, fold), data=data)
                 files[(seed, fold)] = path

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-from rich.table import Table
 
 from pheno_bench.baselines.config import ABLATIONS, BASELINES, BaselineConfig, get_config
 from pheno_bench.baselines.data import (
@@ -38,7 +37,9 @@ from pheno_bench.leaderboard import EntryMetadata, check_entry_name
 from pheno_bench.leaderboard.entries import VerifySpec
 from pheno_bench.paths import home
 from pheno_bench.io import write_json
-from pheno_bench.results import Results, write_results
+from pheno_bench.manifest import read_manifest
+from pheno_bench.results import Results, refuse_existing_results, write_results
+from pheno_bench.results_tables import seeds_table  # noqa: F401 (moved there: one table renderer)
 from pheno_bench.schema import TEST_SPLITS
 from pheno_bench.submission import write_submission
 
@@ -50,7 +51,8 @@ PAPER_URLS = {
 
 
 def default_results_dir(benchmark: str, name: str) -> Path:
-    """Where a run keeps its per-seed results: ``<home>/results/<benchmark>/<name>``."""
+    """Where a run keeps its per-seed results: ``<home>/results/<benchmark>/<name>``, ``name`` being
+    the entry folder's name (so two entries never share results files)."""
     return home() / "results" / benchmark / name
 
 
@@ -194,12 +196,14 @@ def run_baseline(
     if out.exists() and not replace:
         raise PhenoBenchError(f"{out}: entry already exists; pass --replace to overwrite the seeds/folds this run writes (others are kept)")
     root, roots = benchmark_folds(benchmark, list(folds) if folds else None)
+    rdirs = {fold: Path(results_dir) if results_dir is not None else default_results_dir(read_manifest(fold_root).name, out.name) for fold, fold_root in roots.items()}
+    refuse_existing_results([rdirs[fold] / run_path(seed, fold).replace(".parquet", ".json") for fold in roots for seed in seeds], replace=replace)
     results, files, parameters, used = {}, {}, 0, None
     with tempfile.TemporaryDirectory() as staging:
         for fold, fold_root in roots.items():
             evaluator = Evaluator(fold_root)
             manifest = evaluator.manifest
-            rdir = Path(results_dir) if results_dir is not None else default_results_dir(manifest.name, name)
+            rdir = rdirs[fold]
             prepared = prepare(evaluator, config, featuriser)
             used = prepared.featuriser.key
             for seed in seeds:
@@ -246,6 +250,7 @@ def ablate(
     out: str | os.PathLike | None = None,
     rows: Sequence[str] | None = None,
     folds: Sequence[int] | None = None,
+    replace: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
     **overrides,
@@ -254,7 +259,8 @@ def ablate(
 
     Per row, fold and seed the submission is scored and only its results JSON is kept
     (``out/<row>/[fold-<k>/]seed-<n>.json``; default out ``<home>/results/<benchmark>/ablate-<name>``),
-    plus ``summary.json``. Returns row label -> seed -> Results (or (seed, fold) -> Results).
+    plus ``summary.json``; results of an earlier ablation there are replaced only with ``replace``.
+    Returns row label -> seed -> Results (or (seed, fold) -> Results).
     """
     from pheno_bench.baselines.entries import benchmark_folds, run_path
 
@@ -266,6 +272,8 @@ def ablate(
     root, roots = benchmark_folds(benchmark, list(folds) if folds else None)
     first = Evaluator(next(iter(roots.values())))
     out = Path(out) if out is not None else default_results_dir(first.manifest.name, f"ablate-{name}")
+    refuse_existing_results([out / "summary.json", *(out / key / run_path(seed, fold).replace(".parquet", ".json") for key, _, _ in table for fold in roots for seed in seeds)],
+                            replace=replace)
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as staging:
         for key, label, changes in table:
@@ -291,24 +299,3 @@ def mean_sd(values: Sequence[float]) -> tuple[float, float]:
     array = np.asarray(values, dtype=np.float64)
     return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
 
-
-COLUMNS = (("top_1pct", "all"), ("top_1pct", "active"), ("top_5pct", "all"), ("top_5pct", "active"), ("molecule_top_1pct", "active"), ("mrr", "all"))
-
-
-def seeds_table(rows: dict[str, dict[int, Results]], *, title: str) -> Table:
-    """Rows (label -> seed -> Results): per split, mean ± sd over seeds of the headline metrics (percent; MRR as is)."""
-    table = Table(title=f"{title} (per query, mean ± sd over seeds)")
-    table.add_column("split")
-    table.add_column("model")
-    for metric, subset in COLUMNS:
-        table.add_column(f"{metric.replace('_', ' ')} ({subset})", justify="right")
-    for split in TEST_SPLITS:
-        for index, (label, by_seed) in enumerate(rows.items()):
-            cells = []
-            for metric, subset in COLUMNS:
-                values = [v for r in by_seed.values() if (v := headline(r, split, subset, metric)) is not None]
-                scale = 1 if metric == "mrr" else 100
-                mean, sd = mean_sd([scale * v for v in values]) if values else (float("nan"), 0.0)
-                cells.append(f"{mean:.3f} ± {sd:.3f}" if metric == "mrr" else f"{mean:.1f} ± {sd:.1f}")
-            table.add_row(split if index == 0 else "", label, *cells, end_section=index == len(rows) - 1)
-    return table

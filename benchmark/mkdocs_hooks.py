@@ -46,3 +46,19 @@ def on_files(files, config):
     for page in missing_leaderboard_pages(config.get("nav"), present):
         files.append(File.generated(config, page, content=PLACEHOLDER))
     return files
+
+
+def relative_404(html: str) -> str:
+    """The 404 page with its root-absolute links (``href="/x"``, ``src="/x"``, the theme's ``"base": "/"``)
+    made relative to the site's root, where 404.html lies: the page then works from ``file://`` too.
+    Protocol-relative (``//host``) and external links are left alone."""
+    import re
+
+    html = re.sub(r'\b(href|src|action)="/(?!/)', r'\1="./', html)
+    return re.sub(r'("base":\s*)"/"', r'\1"."', html).replace('"search": "/assets/', '"search": "./assets/')
+
+
+def on_post_template(output_content, template_name, config):
+    if template_name == "404.html":
+        return relative_404(output_content)
+    return output_content

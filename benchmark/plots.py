@@ -122,14 +122,15 @@ def dose_plot(table: pd.DataFrame, *, splits: list[str], entries: list[str], lab
     return fig
 
 
-def probe_plot(table: pd.DataFrame, *, label: str, chance: float | None = None) -> Figure:
-    """Every entry and probe on the primary metric, best first, with intervals.
+def probe_plot(table: pd.DataFrame, *, label: str, chance: float | None = None, floor: float | None = None) -> Figure:
+    """Every entry and probe on the primary metric, top to bottom in the table's row order (the
+    leaderboard passes its rank order, so the plot reads like the table), with intervals.
 
     table: one row per entry with columns ``entry``, ``mean``, ``low``, ``high`` and ``probe``
     (bool). Probes are grey diamonds; the best probe's value is a dotted line, so an entry's
-    distance from the probes reads at a glance.
+    distance from the probes reads at a glance; ``chance`` and the query-blind ``floor`` are lines too.
     """
-    table = table.sort_values(["mean", "entry"], ascending=[False, True]).reset_index(drop=True)
+    table = table.reset_index(drop=True)
     with matplotlib.rc_context(SVG_STYLE):
         fig = Figure(figsize=(7.2, 1.3 + 0.34 * len(table)), layout="constrained")
         ax = fig.subplots()
@@ -147,6 +148,8 @@ def probe_plot(table: pd.DataFrame, *, label: str, chance: float | None = None) 
             ax.axvline(probes["mean"].max(), color=PROBE_COLOUR, ls=":", lw=1.2, label="best probe")
         if chance is not None:
             ax.axvline(chance, color="0.35", ls="--", lw=1, label="chance")
+        if floor is not None:
+            ax.axvline(floor, color="0.35", ls="-.", lw=1, label="query-blind floor")
         ax.set_yticks(y, table["entry"])
         for tick, is_probe in zip(ax.get_yticklabels(), table["probe"]):
             if is_probe:

@@ -1,76 +1,111 @@
-"""Rich tables that describe a benchmark (``splits build`` and ``splits info``)."""
+"""Tables that describe a benchmark (``splits build`` and ``splits info``):  grids (:class:`pheno_bench.grid.Grid`,
+stacked to fit the terminal, never cut) and the rich sources table."""
 
 from __future__ import annotations
 
 from rich.table import Table
 
+from pheno_bench.grid import Column, Grid
 from pheno_bench.manifest import Manifest
 
 
-def split_table(manifest: Manifest) -> Table:
-    """Per split: wells, molecules, scaffolds, dose levels, (molecule, dose) pairs, actives.
+#: what the count columns mean, under every split table
+SPLIT_CAPTION = (
+    "treated wells: wells given a molecule (a test split's queries); controls are counted apart, not in it. "
+    "pairs: (molecule, dose), a test split's candidates; testable: pairs with an activity p-value "
+    "(two or more wells); active: share of testable"
+)
+FOLD_CAPTION = (
+    "treated wells: wells given a molecule (a test split's queries); controls are counted apart, not in it. "
+    "pairs: (molecule, dose), a test split's candidates; conditions: (molecule, dose, time), what activity is "
+    "called on; testable / active: conditions with an activity p-value / called active (share of testable)"
+)
+
+
+def _label(text: str) -> Column:
+    return Column(text, text, "left")
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part} ({part / max(whole, 1):.0%})"
+
+
+def split_table(manifest: Manifest, *, title: str | None = None) -> Grid:
+    """Per split: treated wells, controls, molecules, scaffolds, dose levels, (molecule, dose) pairs, actives.
 
     "testable": pairs with two or more wells (an activity p-value); "active": share of testable.
     """
-    table = Table(title=f"{manifest.name} v{manifest.version} (seed {manifest.seed})")
-    for column in ("split", "wells", "controls", "molecules", "scaffolds", "dose levels", "pairs", "testable", "active", "candidates", "mols in train"):
-        table.add_column(column, justify="left" if column == "split" else "right")
+    columns = [Column(k, h) for k, h in (("wells", "treated wells"), ("controls", "controls"), ("molecules", "molecules"), ("scaffolds", "scaffolds"),
+                                          ("doses", "dose levels"), ("pairs", "pairs"), ("testable", "testable"), ("active", "active"),
+                                          ("in_train", "mols in train"))]
+    grid = Grid(title or f"{manifest.name} v{manifest.version} (seed {manifest.seed})", [_label("split")], columns, caption=SPLIT_CAPTION)
     for s in manifest.splits:
-        table.add_row(
-            s.split, str(s.wells), str(s.controls), str(s.molecules), str(s.scaffolds), str(len(s.dose_levels)),
-            str(s.pairs), str(s.testable_pairs), f"{s.active_pairs} ({s.active_pairs / max(s.testable_pairs, 1):.0%})",
-            "-" if s.candidates is None else str(s.candidates),
-            "-" if s.molecules_in_train is None else str(s.molecules_in_train),
-        )
-    return table
+        grid.add_row({
+            "split": s.split, "wells": str(s.wells), "controls": str(s.controls), "molecules": str(s.molecules), "scaffolds": str(s.scaffolds),
+            "doses": str(len(s.dose_levels)), "pairs": str(s.pairs), "testable": str(s.testable_pairs), "active": _share(s.active_pairs, s.testable_pairs),
+            "in_train": "-" if s.molecules_in_train is None else str(s.molecules_in_train),
+        })
+    return grid
 
 
-def dose_table(manifest: Manifest) -> Table:
+def dose_table(manifest: Manifest) -> Grid:
     """Share of each split's treated wells at each dose level, beside train's."""
-    table = Table(title="wells per dose level (% of the split)")
-    table.add_column("dose (µM)", justify="right")
-    for s in manifest.splits:
-        table.add_column(s.split, justify="right")
+    grid = Grid("treated wells per dose level (% of the split)", [Column("dose", "dose (µM)")], [Column(s.split, s.split) for s in manifest.splits])
     for level in manifest.dose_levels:
-        cells = []
-        for s in manifest.splits:
-            n = s.dose_levels.get(level, 0)
-            cells.append(f"{n} ({n / s.wells:.0%})" if n else "-")
-        table.add_row(level, *cells)
-    return table
+        grid.add_row({"dose": level, **{s.split: (f"{n} ({n / s.wells:.0%})" if (n := s.dose_levels.get(level, 0)) else "-") for s in manifest.splits}})
+    return grid
 
 
 COMPOSITION_KEYS = ("wells", "molecules", "scaffolds", "dose_levels", "conditions", "testable_conditions", "active_conditions", "anchor_wells", "molecules_in_train")
 
 
-def fold_table(fold_set, k: int) -> Table:
-    """One fold's composition per split: queries, molecules, scaffolds, dose levels, conditions, actives, anchors."""
-    table = Table(title=f"{fold_set.name} fold {k} (fingerprint {fold_set.folds[k].fingerprint[:12]})")
-    table.add_column("split")
-    for key in COMPOSITION_KEYS:
-        table.add_column(key.replace("_", " "), justify="right")
-    for split, row in fold_set.composition["folds"][k].items():
-        table.add_row(split, *("-" if row.get(key) is None else str(row[key]) for key in COMPOSITION_KEYS))
-    return table
+def fold_table(fold_set, k: int, manifest: Manifest) -> Grid:
+    """One fold in one table: per split (in the manifest's order, the same in every fold) the fold
+    benchmark's counts (``manifest``: fold ``k``'s) and the fold set's composition of that fold."""
+    entry = next(e for e in fold_set.folds if e.fold == k)
+    composition = fold_set.composition["folds"][k]
+    columns = [Column(key, header) for key, header in (
+        ("wells", "treated wells"), ("controls", "controls"), ("molecules", "molecules"), ("scaffolds", "scaffolds"), ("doses", "dose levels"),
+        ("pairs", "pairs"), ("conditions", "conditions"), ("testable", "testable"), ("active", "active"), ("anchors", "anchor wells"),
+        ("in_train", "mols in train"))]
+    grid = Grid(f"{fold_set.name} v{fold_set.version} fold {k} of {fold_set.k} (seed {manifest.seed}, fingerprint {entry.fingerprint[:12]})",
+                [_label("split")], columns, caption=FOLD_CAPTION)
+    for s in manifest.splits:
+        c = composition.get(s.split, {})
+        row = {"split": s.split, "wells": str(s.wells), "controls": str(s.controls), "molecules": str(s.molecules), "scaffolds": str(s.scaffolds),
+               "doses": str(len(s.dose_levels)), "pairs": str(s.pairs),
+               "in_train": "-" if s.molecules_in_train is None else str(s.molecules_in_train)}
+        if c:
+            row |= {"conditions": str(c["conditions"]), "testable": str(c["testable_conditions"]),
+                    "active": _share(c["active_conditions"], c["testable_conditions"]), "anchors": str(c["anchor_wells"])}
+        grid.add_row(row)
+    return grid
 
 
-def pooled_table(fold_set) -> Table:
-    """unseen_molecules pooled over the folds (each molecule once) and the balance of the folds."""
+POOLED_KEYS = (("wells", "treated wells"), ("molecules", "molecules"), ("conditions", "conditions"), ("active_conditions", "active conditions"),
+               ("anchor_wells", "anchor wells"))
+
+
+def pooled_table(fold_set, splits: list[str]) -> Grid:
+    """Every fold side by side, one column per fold (no count is ever cut), per split in ``splits``'
+    order; unseen_molecules also pooled (each molecule in exactly one fold's)."""
     pooled = fold_set.composition["pooled"]
-    table = Table(title=f"{fold_set.name} v{fold_set.version}: {fold_set.k} scaffold folds, pooled (fingerprint {fold_set.fingerprint[:12]})")
-    table.add_column("split")
-    for key in ("wells", "molecules", "scaffolds", "conditions", "testable", "active conditions", "anchor wells"):
-        table.add_column(key, justify="right")
-    u = pooled["unseen_molecules"]
-    table.add_row("unseen_molecules (pooled)", str(u["wells"]), str(u["molecules"]), str(u["scaffolds"]), str(u["conditions"]),
-                  str(u["testable_conditions"]), f"{u['active_conditions']} ({u['active_conditions'] / max(u['testable_conditions'], 1):.0%})", str(u["anchor_wells"]))
-    for split in ("unseen_images", "unseen_dataset", "valid", "train"):
-        row = pooled[split]
-        table.add_row(f"{split} (per fold)", "/".join(map(str, row["wells"])), "/".join(map(str, row["molecules"])), "", "/".join(map(str, row["conditions"])),
-                      "", "/".join(map(str, row["active_conditions"])), "/".join(map(str, row["anchor_wells"])))
-    table.caption = (f"molecules per fold {pooled['molecules_per_fold']}; active fraction per fold {pooled['active_fraction_per_fold']} "
-                     f"(pooled {pooled['active_fraction_pooled']}); {pooled['anchors']} anchors in train of every fold")
-    return table
+    folds = [e.fold for e in fold_set.folds]
+    grid = Grid(f"{fold_set.name} v{fold_set.version}: {fold_set.k} scaffold folds side by side (fingerprint {fold_set.fingerprint[:12]})",
+                [_label("split"), _label("count")], [*(Column(f"fold-{k}", f"fold {k}") for k in folds), Column("pooled", "pooled")])
+    for split in splits:
+        for index, (key, header) in enumerate(POOLED_KEYS):
+            row = {"split": split, "count": header}  # the split on every row: each line reads alone
+            row |= {f"fold-{k}": str(fold_set.composition["folds"][k].get(split, {}).get(key, "-")) for k in folds}
+            if split == "unseen_molecules":
+                row["pooled"] = str(pooled["unseen_molecules"][key])
+            else:
+                row["pooled"] = "-"
+            grid.add_row(row, end_section=index == len(POOLED_KEYS) - 1)
+    grid.caption = (f"pooled: unseen_molecules over the folds (each molecule in one fold's); molecules per fold {pooled['molecules_per_fold']}; "
+                    f"active fraction per fold {pooled['active_fraction_per_fold']} (pooled {pooled['active_fraction_pooled']}); "
+                    f"{pooled['anchors']} anchors in train of every fold")
+    return grid
 
 
 def composition_markdown(fold_set) -> str:
@@ -108,7 +143,7 @@ def sources_table(manifest: Manifest, *, limit: int = 20) -> Table:
 
     table = Table(title=Text(f"{manifest.name}: sources, their options, and what each left out or merged (manifest.json `excluded`)"))
     for column in ("source", "wells", "what and why"):
-        table.add_column(column, justify="right" if column == "wells" else "left")
+        table.add_column(column, justify="right" if column == "wells" else "left", overflow="fold")
     options = {cfg.get("options", {}).get("name", cfg["name"]): cfg.get("options", {}) for cfg in manifest.spec.get("sources", [])}
     for source in manifest.sources:
         shown = {k: v for k, v in options.get(source.name, {}).items() if k != "name"}

@@ -7,15 +7,17 @@ leaderboard's pages in :mod:`pheno_bench.leaderboard.render`.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pheno_bench.errors import PhenoBenchError
-from pheno_bench.io import write_json
+from pheno_bench.io import sha256_file, write_json
 from pheno_bench.metric_ids import HEADERS, SUBSET_ORDER, TOP_K_PERCENT, k_of_folds  # noqa: F401 (re-exported: their old home)
 from pheno_bench.text import format_value, literal, printable  # noqa: F401 (re-exported: their old home)
 
@@ -212,3 +214,85 @@ def dose_sort_key(level: str) -> tuple[float, str]:
         return float(level), level
     except ValueError:
         return float("inf"), level
+
+
+# --- where results go, and never over other results -------------------------------------------
+
+RESULTS_SUFFIX = ".results.json"
+
+
+def results_path(submissions: Sequence[str | os.PathLike]) -> Path:
+    """Where ``evaluate`` writes results by default: one rule for every results file.
+
+    One submission: ``<folder>/<stem>.results.json`` beside it (``out/a.parquet`` ->
+    ``out/a.results.json``), so two submissions never share a results file. Fold files pooled:
+    ``<stem>.pooled.results.json`` in their common folder, the stem being what the files' names
+    share without the fold (``out/v2/fold-0.parquet``... -> ``out/v2/folds.pooled.results.json``;
+    ``m-fold-0.parquet``... -> ``m.pooled.results.json``).
+    """
+    paths = [Path(p) for p in submissions]
+    if len(paths) == 1:
+        return paths[0].with_name(paths[0].name.removesuffix(".parquet") + RESULTS_SUFFIX)
+    folder = Path(os.path.commonpath([str(p.parent) for p in paths])) if len({p.is_absolute() for p in paths}) == 1 else paths[0].parent
+    stem = os.path.commonprefix([p.name.removesuffix(".parquet") for p in paths])
+    stem = re.sub(r"[-_.]*(folds?[-_.]*)?$", "", stem)
+    return folder / f"{stem or 'folds'}.pooled{RESULTS_SUFFIX}"
+
+
+def file_identity(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """The sha256 of each file, sorted: what a results file records of the submissions it scored."""
+    return sorted(sha256_file(p) for p in paths)
+
+
+def recorded_identity(path: str | os.PathLike) -> tuple[list[str], ...] | None:
+    """The submissions a results (or comparison) file records: (sha256s,) for results, (a's, b's) for a
+    comparison; None when ``path`` is not a pheno-bench results file."""
+    try:
+        data = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    try:
+        if "submission" in data:
+            refs = data.get("submissions") or [data["submission"]]
+            return (sorted(r["sha256"] for r in refs),)
+        if "a" in data and "b" in data:
+            return tuple(sorted(r["sha256"] for r in (data.get(side + "_files") or [data[side]])) for side in ("a", "b"))
+    except (KeyError, TypeError):
+        return None
+    return None
+
+
+def check_replace(path: str | os.PathLike, identity, *, force: bool = False, flag: str = "--force") -> bool:
+    """Results never replace other results silently: True when ``path`` exists and may be replaced
+    (it records the same submissions, ``identity`` as :func:`recorded_identity` gives; or ``force``),
+    False when it does not exist; otherwise one clear error naming the file and the fix.
+
+    ``identity`` may be a callable (computed only when ``path`` exists: hashing is not free).
+    """
+    path = Path(path)
+    if not path.exists():
+        return False
+    if path.is_dir():
+        raise PhenoBenchError(f"{path}: is a folder; give a results file name, e.g. {path / 'results.json'}")
+    if force:
+        return True
+    recorded = recorded_identity(path)
+    if recorded is not None and recorded == tuple(identity() if callable(identity) else identity):
+        return True
+    what = "the results of other submission files" if recorded is not None else "something that is not a pheno-bench results file"
+    raise PhenoBenchError(f"{path}: already exists and holds {what}; nothing was replaced: pass {flag} to replace it, or write elsewhere (--out)")
+
+
+def refuse_existing_results(paths: Sequence[str | os.PathLike], *, replace: bool, flag: str = "--replace") -> None:
+    """Before any work: results files that already exist are replaced only when asked (``replace``);
+    otherwise one clear error naming the first and the fix (used for the baselines' per-run results)."""
+    if replace:
+        return
+    if existing := [Path(p) for p in paths if Path(p).exists()]:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise PhenoBenchError(
+            f"{existing[0]}: results of an earlier run already exist{more}; nothing was run: pass {flag} to replace them, "
+            "or write them elsewhere (--results FOLDER)"
+        )

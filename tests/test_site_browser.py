@@ -3,7 +3,8 @@
 Builds the shared test board (synthetic-v1, generated entries and probes:
 tests/leaderboard_helpers.py), runs ``mkdocs build`` with the repository's configuration, and
 opens the leaderboard at 1280 x 800, from ``file://`` and served on loopback: no horizontal
-overflow of the main content, the headline table in rank order with the probes marked, sorting
+scrollbar on any generated page type (the leaderboard index, a board, an entry, a data card, the
+404 page, Metrics and scoring, How to submit: neither the page's nor any table's or code block's), the headline table in rank order with the probes marked, sorting
 a column reorders rows, every internal link and anchor resolves from ``file://``, search works
 when served, no console error, nothing fetched off-site, no script injected. Screenshots go to
 artifacts/site-browser/ (gitignored). Needs Debian's ``chromium`` (``apt-get install -y
@@ -202,7 +203,8 @@ def test_leaderboard_from_file_urls(site, browser):
     assert ranks == sorted(ranks) and ranks[0] == 1
     probe_style = browser.evaluate("getComputedStyle(document.querySelector('tr[data-status=probe] td')).fontStyle")
     assert probe_style == "italic"
-    assert browser.evaluate("document.querySelector('tr[data-entry=good] small').textContent") == XSS
+    assert browser.evaluate("document.querySelector('tr[data-entry=good] small').firstChild.textContent").removesuffix(" · ") == XSS
+    assert browser.evaluate("document.querySelector('tr[data-entry=good] .pb-rerun').textContent") == "not re-run"  # the re-run badge
     assert browser.evaluate("Array.from(document.scripts).some(s => s.textContent.includes('alert(1)'))") is False
     assert "degenerate" in browser.evaluate("document.querySelector('tr[data-entry=constant] .pb-flag').textContent")
     images = browser.evaluate("Array.from(document.images).filter(i => i.src.endsWith('.svg')).map(i => [i.src.split('/').pop(), i.complete && i.naturalWidth > 0])")
@@ -228,7 +230,8 @@ def test_leaderboard_from_file_urls(site, browser):
     ascending, descending = sorted(by_value.values()), sorted(by_value.values(), reverse=True)
     assert {tuple(first), tuple(second)} == {tuple(ascending), tuple(descending)}  # one click each way
     assert orders[0] != [n for n, _ in values] or orders[1] != [n for n, _ in values]  # the rows moved
-    assert browser.evaluate("document.querySelector('table[data-table=headline] tr[data-chance]') === document.querySelector('table[data-table=headline] tbody').lastElementChild")
+    # the reference rows (chance, then the query-blind floor) stay last, whatever the sort
+    assert browser.evaluate("Array.from(document.querySelectorAll('table[data-table=headline] tbody tr')).slice(-2).map(r => Object.keys(r.dataset)[0]).join()") == "chance,floor"
 
     # Entry page: its rank and its verdicts.
     browser.open((html / "leaderboard/synthetic-v1/entries/fair.html").as_uri())
@@ -290,3 +293,47 @@ def test_leaderboard_served_search_and_no_offsite_requests(site, browser):
         assert not _problems(browser.events)
     finally:
         server.shutdown()
+
+
+#: every generated page type, and the hand-written pages about the leaderboard and the scores
+PAGE_TYPES = {
+    "leaderboard index": "leaderboard/index.html",
+    "board": "leaderboard/synthetic-v1/index.html",
+    "entry": "leaderboard/synthetic-v1/entries/good.html",
+    "entry (probe)": "leaderboard/synthetic-v1/entries/random-probe.html",
+    "data card": "leaderboard/synthetic-v1/data-card.html",
+    "404": "404.html",
+    "metrics and scoring": "scoring.html",
+    "how to submit": "submit.html",
+}
+#: what scrolls sideways: the page itself, or a table, a table's scroll wrapper, a code block, a figure
+OVERFLOW = """(() => {
+  const page = document.scrollingElement;
+  const inner = Array.from(document.querySelectorAll('.md-content table, .md-content .md-typeset__scrollwrap, .md-content pre > code, .md-content img'))
+    .filter(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1)
+    .map(e => [e.tagName.toLowerCase() + (e.dataset.table ? '[' + e.dataset.table + ']' : ''), e.scrollWidth, e.clientWidth, e.textContent.slice(0, 50)]);
+  return {page: [page.scrollWidth, page.clientWidth], inner: inner};
+})()"""
+
+
+def test_every_page_type_fits_1280_without_a_horizontal_scrollbar(site, browser):
+    """Regression (issue 17): the All-leaderboards table, an entry's Summary (MRR and median rank behind
+    a scrollbar) and Metrics and scoring's code blocks overflowed at 1280 px. Every details block is
+    opened first (the collapsed tables count). Screenshots of each page: artifacts/site-browser/fit-*.png."""
+    html, _ = site
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    too_wide = {}
+    for name, path in PAGE_TYPES.items():
+        assert (html / path).is_file(), path
+        browser.open((html / path).as_uri())
+        browser.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        fit = browser.evaluate(OVERFLOW)
+        assert fit["page"][1] > 1200, (name, fit)  # the window is 1280 wide (less a vertical scrollbar)
+        if fit["page"][0] > fit["page"][1] or fit["inner"]:
+            too_wide[name] = fit
+        browser.screenshot(ARTIFACTS / f"fit-{name.replace(' ', '-').replace('(', '').replace(')', '')}.png", full=True)
+    assert not too_wide, too_wide
+    # 404.html links relative: it works from file:// (no root-absolute link left)
+    browser.open((html / "404.html").as_uri())
+    assert browser.evaluate("Array.from(document.querySelectorAll('[href],[src]')).map(e => e.getAttribute('href') || e.getAttribute('src')).filter(u => u.startsWith('/') && !u.startsWith('//'))") == []
+    assert browser.evaluate("getComputedStyle(document.querySelector('.md-header')).position") in ("sticky", "fixed")  # the theme's CSS loaded

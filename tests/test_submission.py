@@ -204,7 +204,7 @@ def test_cli_template_format_evaluate_json(bench, tmp_path):
     assert fmt.returncode == 0 and "fixed_size_list<float32>" in fmt.stdout and bench.keys["unseen_images"].query_ids[0] in fmt.stdout
     scored = run("evaluate", "sub.parquet", "--benchmark", bench.root, "--json", "--bootstrap", 20)
     assert scored.returncode == 0, scored.stderr
-    assert json.loads(scored.stdout) == json.loads((tmp_path / "results.json").read_text())
+    assert json.loads(scored.stdout) == json.loads((tmp_path / "sub.results.json").read_text())
     bad = run("evaluate", "missing.parquet", "--benchmark", bench.root)
     assert bad.returncode == 2 and "submission not found" in bad.stderr and "Traceback" not in bad.stderr
     assert run("submission", "template", bench.root, "--out", "other.parquet", "--dim", 8, "--seed", 1).returncode == 0

@@ -14,10 +14,11 @@ import sys
 from typing import Optional
 
 import typer
+from typer.core import TyperCommand
 from rich.console import Console
 
 from pheno_bench.cli import baselines, leaderboard, scoring, sources, splits
-from pheno_bench.cli.common import console
+from pheno_bench.cli.common import ListOptions, console, fit_width
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.text import literal
 from pheno_bench.version import __version__
@@ -52,8 +53,22 @@ app.add_typer(leaderboard.app, name="leaderboard")
 app.add_typer(sources.app, name="sources")
 
 
+def _one_flag_style(typer_app: typer.Typer) -> None:
+    """Every command of every group parses its list options the same way (:class:`ListOptions`):
+    ``--seeds 0 1 2``, ``--seeds 0 --seeds 1``, ``--seeds 0,1,2`` alike."""
+    for info in typer_app.registered_commands:
+        if info.cls in (None, TyperCommand):
+            info.cls = ListOptions
+    for group in typer_app.registered_groups:
+        _one_flag_style(group.typer_instance)
+
+
+_one_flag_style(app)
+
+
 def main() -> None:
     """Console-script entry point."""
+    fit_width()
     try:
         app()
     except PhenoBenchError as exc:

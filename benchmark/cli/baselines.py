@@ -11,26 +11,20 @@ from pheno_bench.cli.common import console
 from pheno_bench.errors import PhenoBenchError
 
 app = typer.Typer(help="Reference baselines (MolPhenix, CLOOME, CLIP): train, submit, score (needs PyTorch: the baselines extra).", no_args_is_help=True)
-_SEEDS = typer.Option([0, 1, 2], "--seeds", help="Training seeds: --seeds 0 1 2.")
 _PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show progress bars.")
 _DEVICE = typer.Option("auto", "--device", help="auto (a GPU when present), cpu or cuda.")
+_FOLDS = typer.Option(None, "--folds", help="Fold benchmarks: only these folds, e.g. --folds 0 1; default all.")
 
 
-def _fold_list(folds: Optional[str]) -> Optional[list[int]]:
-    """Folds from ``--folds 0,2,4`` (None: every fold)."""
-    if folds is None:
-        return None
-    parts = [p.strip() for p in folds.split(",") if p.strip()]
-    if not parts or not all(p.isdigit() for p in parts):
-        raise PhenoBenchError(f"--folds {folds!r}: give fold numbers separated by commas, e.g. --folds 0,1")
-    return [int(p) for p in parts]
+def _show(results: dict, title: str, name: str) -> None:
+    """The primary metric per row over its seeds, then the seeds table (stacked to the width)."""
+    from pheno_bench.results_tables import primary_seed_lines, seeds_table
 
-
-def _seed_list(ctx: typer.Context, seeds: list[int]) -> list[int]:
-    """Seeds from ``--seeds 0 1 2``: typer binds the first value and leaves the others as extra arguments."""
-    if bad := [arg for arg in ctx.args if not arg.isdigit()]:
-        raise PhenoBenchError(f"unexpected argument(s) {bad}; seeds are non-negative integers, e.g. --seeds 0 1 2")
-    return [*seeds, *map(int, ctx.args)]
+    rows = _by_seed(name, results)
+    for line in primary_seed_lines(rows):
+        console.print(line, highlight=False, soft_wrap=True)
+    for table in seeds_table(rows, title=title).tables(console.width):
+        console.print(table, highlight=False)
 
 
 @app.command("list")
@@ -65,20 +59,16 @@ def baselines_list() -> None:
     console.print(rows)
 
 
-_EXTRA = {"allow_extra_args": True}
-
-
-@app.command("run", context_settings=_EXTRA)
+@app.command("run")
 def baselines_run(
-    ctx: typer.Context,
     name: str = typer.Argument(..., help="A probe (random, centroid, chem-neighbours, ridge, layout, cytotoxicity) or a trained baseline (molphenix, cloome, clip); see `baselines list`."),
     benchmark: str = typer.Option(..., "--benchmark", help="Benchmark folder or name (a fold benchmark runs every fold, or --folds)."),
-    seeds: Optional[list[int]] = typer.Option(None, "--seeds", help="Seeds: --seeds 0 1 2 (default 0 1 2 for trained baselines, 0 for probes)."),
+    seeds: Optional[list[int]] = typer.Option(None, "--seeds", help="Seeds, e.g. --seeds 0 1 2 (default 0 1 2 for trained baselines, 0 for probes)."),
     out: Path = typer.Option(..., "--out", help="Entry folder to write, e.g. submissions/molphenix (metadata.yaml + [fold-<k>/]seed-<N>.parquet)."),
-    replace: bool = typer.Option(False, "--replace", help="Write into an existing entry: replace the seeds/folds this run writes, keep the others."),
-    folds: Optional[str] = typer.Option(None, "--folds", help="Fold benchmarks: only these folds, comma-separated (e.g. 0,1); default all."),
-    results: Optional[Path] = typer.Option(None, "--results", help="Folder for the per-run results JSON (default: <pheno-bench home>/results/<benchmark>/<name>)."),
-    featuriser: Optional[str] = typer.Option(None, "--featuriser", help="morgan, morgan-bits, minimol, morgan+rdkit2d, or package.module:attribute (default: the baseline's)."),
+    replace: bool = typer.Option(False, "--replace", help="Write into an existing entry: replace the seeds/folds this run writes (and their results), keep the others."),
+    folds: Optional[list[int]] = _FOLDS,
+    results: Optional[Path] = typer.Option(None, "--results", help="Folder for the per-run results JSON (default: <pheno-bench home>/results/<benchmark>/<entry folder name>)."),
+    featuriser: Optional[str] = typer.Option(None, "--featuriser", help="morgan, morgan-bits, minimol, morgan+rdkit2d, or a module:attribute of yours (default: the baseline's)."),
     samples: Optional[int] = typer.Option(None, "--samples", min=1, help="Training examples drawn (default: the baseline's)."),
     device: str = _DEVICE,
     progress: bool = _PROGRESS,
@@ -86,22 +76,23 @@ def baselines_run(
     """Run a probe, or train a baseline per seed (and fold); write the entry and score every run."""
     from pheno_bench.baselines.probes import PROBES
 
-    seed_list = _seed_list(ctx, seeds) if seeds else ([0] if name in PROBES else [0, 1, 2])
+    seed_list = list(seeds) if seeds else ([0] if name in PROBES else [0, 1, 2])
     if name in PROBES:
         if featuriser or samples:
             raise PhenoBenchError(f"{name} is a probe: --featuriser and --samples do not apply")
         from pheno_bench.baselines.probes import run_probe
 
-        runs = run_probe(name, benchmark=benchmark, out=out, seeds=seed_list, folds=_fold_list(folds), replace=replace, results_dir=results, log=console.print)
+        runs = run_probe(name, benchmark=benchmark, out=out, seeds=seed_list, folds=folds or None, replace=replace, results_dir=results, log=console.print)
+        _show(runs, name, name)
         console.print(f"wrote entry {out} ({len(runs)} run(s): seeds {seed_list})")
         return
     from pheno_bench.baselines.featurise import get_featuriser
-    from pheno_bench.baselines.run import run_baseline, seeds_table
+    from pheno_bench.baselines.run import run_baseline
 
     overrides = {k: v for k, v in (("samples_seen", samples), ("device", device)) if v is not None}
     runs = run_baseline(name, benchmark=benchmark, seeds=seed_list, out=out, results_dir=results, featuriser=get_featuriser(featuriser) if featuriser else None,
-                        folds=_fold_list(folds), replace=replace, progress=progress, log=console.print, **overrides)
-    console.print(seeds_table(_by_seed(name, runs), title=name))
+                        folds=folds or None, replace=replace, progress=progress, log=console.print, **overrides)
+    _show(runs, name, name)
     console.print(f"wrote entry {out} ({len(runs)} run(s))")
 
 
@@ -115,26 +106,27 @@ def _by_seed(label: str, runs: dict) -> dict:
     return rows
 
 
-@app.command("ablate", context_settings=_EXTRA)
+@app.command("ablate")
 def baselines_ablate(
-    ctx: typer.Context,
     name: str = typer.Argument("molphenix", help="Baseline to ablate (molphenix)."),
     benchmark: str = typer.Option(..., "--benchmark", help="Benchmark folder or name."),
-    seeds: list[int] = _SEEDS,
+    seeds: list[int] = typer.Option([0, 1, 2], "--seeds", help="Training seeds, e.g. --seeds 0 1 2."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for the results JSON and summary.json (default: <pheno-bench home>/results/<benchmark>/ablate-<name>); no embeddings are kept."),
-    rows: Optional[str] = typer.Option(None, "--rows", help="Only these ablation rows, comma-separated (see `baselines list`); default all."),
-    folds: Optional[str] = typer.Option(None, "--folds", help="Fold benchmarks: only these folds, comma-separated; default all."),
+    rows: Optional[list[str]] = typer.Option(None, "--rows", help="Only these ablation rows, e.g. --rows no-averaging morgan (see `baselines list`); default all."),
+    folds: Optional[list[int]] = _FOLDS,
     samples: Optional[int] = typer.Option(None, "--samples", min=1, help="Training examples drawn per run."),
+    replace: bool = typer.Option(False, "--replace", help="Replace the results of an earlier ablation in --out."),
     device: str = _DEVICE,
     progress: bool = _PROGRESS,
 ) -> None:
     """The baseline with each ablation row (a guideline off, another featuriser, a p-value cutoff...), one table per split."""
-    from pheno_bench.baselines.run import ablate, seeds_table
+    from pheno_bench.baselines.run import ablate
+    from pheno_bench.results_tables import seeds_table
 
     overrides = {k: v for k, v in (("samples_seen", samples), ("device", device)) if v is not None}
-    row_keys = [r.strip() for r in rows.split(",") if r.strip()] if rows else None
-    results = ablate(name, benchmark=benchmark, seeds=_seed_list(ctx, seeds), out=out, rows=row_keys, folds=_fold_list(folds), progress=progress, log=console.print, **overrides)
+    results = ablate(name, benchmark=benchmark, seeds=list(seeds), out=out, rows=list(rows) if rows else None, folds=folds or None, replace=replace, progress=progress, log=console.print, **overrides)
     table_rows: dict = {}
     for label, by_run in results.items():
         table_rows.update(_by_seed(label, by_run))
-    console.print(seeds_table(table_rows, title=f"ablation of {name}"))
+    for table in seeds_table(table_rows, title=f"ablation of {name}").tables(console.width):
+        console.print(table, highlight=False)

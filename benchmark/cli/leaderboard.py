@@ -59,7 +59,7 @@ def leaderboard_build(
 def leaderboard_init(
     entry: str = typer.Argument(..., help="Entry name: lower-case letters, digits, '-', '_', '.' (e.g. my-model)."),
     benchmark: str = typer.Option("cell-injury-v1.1", "--benchmark", help="Benchmark the entry is for (a fold benchmark lists every fold)."),
-    seeds: Optional[list[int]] = typer.Option(None, "--seeds", help="Training seeds (repeat: --seeds 0 --seeds 1; default 0 1 2, as ranking needs)."),
+    seeds: Optional[list[int]] = typer.Option(None, "--seeds", help="Training seeds, e.g. --seeds 0 1 2 (the default, as ranking needs three)."),
     submissions: Path = _SUBMISSIONS,
     force: bool = typer.Option(False, "--force", help="Overwrite an existing metadata.yaml with the template."),
 ) -> None:

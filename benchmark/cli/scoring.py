@@ -17,6 +17,7 @@ from pheno_bench.text import literal
 submission_app = typer.Typer(help="Submission files: a valid template to copy the format from; migrate a file to a successor version.", no_args_is_help=True)
 _BENCHMARK = typer.Option(None, "--benchmark", help="Benchmark folder or name (default: the one named in the submission).")
 _JSON = typer.Option(False, "--json", help="Print the JSON to stdout instead of tables.")
+_FORCE = typer.Option(False, "--force", help="Replace an existing results file that holds other submissions' results.")
 _BOOTSTRAP = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples over molecules.")
 _SEED = typer.Option(0, "--seed", help="Bootstrap seed.")
 
@@ -82,9 +83,10 @@ def _refuse_overwriting_inputs(out: Optional[Path], inputs: list[Path], benchmar
         raise PhenoBenchError(f"{out}: --out is a folder; give a file name, e.g. {out / 'results.json'}")
 
 
-def _emit(model, as_json: bool, out: Optional[Path], *printables) -> None:
+def _emit(model, as_json: bool, out: Optional[Path], *printables, replacing: bool = False) -> None:
     """Render everything first, then write ``model`` (Results or Comparison) to ``out``, then print:
-    nothing is written unless scoring and rendering succeeded."""
+    nothing is written unless scoring and rendering succeeded. Grids are stacked to the console's width."""
+    from pheno_bench.grid import Grid
     from pheno_bench.results import write_results
 
     if as_json:
@@ -92,9 +94,11 @@ def _emit(model, as_json: bool, out: Optional[Path], *printables) -> None:
     else:
         with console.capture() as capture:
             for item in printables:
-                console.print(item, highlight=False)
+                for renderable in (item.tables(console.width) if isinstance(item, Grid) else [item]):
+                    console.print(renderable, highlight=False)
             if out is not None:
-                console.print(f"wrote {literal(out)}", highlight=False, soft_wrap=True)
+                note = " (replaced the earlier results of the same submission files)" if replacing else ""
+                console.print(f"wrote {literal(out)}{note}", highlight=False, soft_wrap=True)
         text = capture.get()
     if out is not None:
         write_results(model, out)
@@ -115,8 +119,9 @@ _MAX_MB = typer.Option(None, "--max-file-mb", min=1, help="Maintainers: raise th
 def evaluate_command(
     submissions: Optional[list[Path]] = typer.Argument(None, help="Submission parquet file; for a benchmark with folds, one file per fold (all folds)."),
     benchmark: Optional[str] = _BENCHMARK,
-    out: Optional[Path] = typer.Option(None, help="Results JSON (default: results.json beside the (first) submission)."),
+    out: Optional[Path] = typer.Option(None, help="Results JSON (default: <submission>.results.json beside the file; pooled fold files: <name>.pooled.results.json in their folder)."),
     as_json: bool = _JSON,
+    force: bool = _FORCE,
     show_format: bool = typer.Option(False, "--format", help="Print the submission format (for --benchmark or the submission's) and exit."),
     bootstrap: int = _BOOTSTRAP,
     seed: int = _SEED,
@@ -127,6 +132,7 @@ def evaluate_command(
     from pheno_bench.evaluate import Evaluator, evaluate_folds
     from pheno_bench.folds import is_fold_set
     from pheno_bench.registry import locate
+    from pheno_bench.results import check_replace, file_identity, results_path
     from pheno_bench.results_tables import dose_table, primary_line, results_table
     from pheno_bench.scoring import locate_submission_benchmark
     from pheno_bench.submission import FORMAT, peek_metadata
@@ -138,7 +144,7 @@ def evaluate_command(
     if not submissions and not show_format:
         raise PhenoBenchError("no submission given; usage: pheno-bench evaluate SUBMISSION.parquet (see --format)")
     limits = _limits(max_dim, max_file_mb)
-    out = out if out is not None or show_format else submissions[0].parent / "results.json"
+    out = out if out is not None or show_format else results_path(submissions)
     if show_format:
         root = locate(benchmark) if benchmark is not None else locate_submission_benchmark(submissions[0])
         if is_fold_set(root):  # evaluate has no --fold: the file's fold, else name the fold in --benchmark
@@ -158,15 +164,15 @@ def evaluate_command(
         return
     root = locate(benchmark) if benchmark is not None else locate_submission_benchmark(submissions[0])
     _refuse_overwriting_inputs(out, submissions, root)
+    replacing = check_replace(out, lambda: (file_identity(submissions),), force=force)
     if is_fold_set(root):  # every fold file of one model, pooled
-        if any(peek_metadata(p).fold is None for p in submissions):
-            raise PhenoBenchError(f"{root.name} has folds: give one file per fold, each naming its fold (write_submission(..., fold=k))")
+        _check_fold_files(root, submissions)
         results = evaluate_folds(submissions, benchmark=root, n_bootstrap=bootstrap, seed=seed, limits=limits)
     elif len(submissions) > 1:
         raise PhenoBenchError(f"{len(submissions)} files given, but {root} is one benchmark (or one fold): score one file at a time, or all fold files of a fold benchmark")
     else:
         results = Evaluator(root, limits=limits).evaluate(submissions[0], n_bootstrap=bootstrap, seed=seed)
-    _emit(results, as_json, out, primary_line(results), results_table(results), dose_table(results))
+    _emit(results, as_json, out, primary_line(results), results_table(results), dose_table(results), replacing=replacing)
     warn = Console(stderr=True)
     for split, result in results.splits.items():
         for flag in result.flags:
@@ -174,20 +180,37 @@ def evaluate_command(
             warn.print(f"[yellow]warning:[/] {split}: {literal(flag)}{note}", highlight=False, soft_wrap=True)
 
 
+def _check_fold_files(root: Path, submissions: list[Path]) -> None:
+    """Fold files of this fold set only: a file for another benchmark is told which one it is for."""
+    from pheno_bench.folds import read_fold_set
+    from pheno_bench.submission import peek_metadata
+
+    name = read_fold_set(root).name
+    for path in submissions:
+        meta = peek_metadata(path)
+        if meta.benchmark != name:
+            raise PhenoBenchError(f"{path}: this file is for {meta.benchmark} (its metadata), not {name}; evaluate it against "
+                                  f"{meta.benchmark}: `pheno-bench evaluate {path} --benchmark {meta.benchmark}`")
+        if meta.fold is None:
+            raise PhenoBenchError(f"{path}: names no fold, but {name} has folds: give one file per fold, each naming its fold (write_submission(..., fold=k))")
+
+
 def compare_command(
     a: Optional[Path] = typer.Argument(None, help="First submission."),
     b: Optional[Path] = typer.Argument(None, help="Second submission (same benchmark)."),
-    a_files: list[Path] = typer.Option([], "--a", help="Entry a's files (repeat: every seed, and every fold of a fold benchmark); pooled."),
-    b_files: list[Path] = typer.Option([], "--b", help="Entry b's files (repeat); pooled."),
+    a_files: list[Path] = typer.Option([], "--a", help="Entry a's files, pooled: every seed (and every fold of a fold benchmark), e.g. --a submissions/x/seed-*.parquet."),
+    b_files: list[Path] = typer.Option([], "--b", help="Entry b's files, pooled (as --a)."),
     benchmark: Optional[str] = _BENCHMARK,
     out: Optional[Path] = typer.Option(None, help="Also write the comparison JSON here."),
     as_json: bool = _JSON,
+    force: bool = _FORCE,
     bootstrap: int = _BOOTSTRAP,
     seed: int = _SEED,
 ) -> None:
     """Is a better than, worse than, or tied with b? Primary metric: paired bootstrap over molecules; other cells Holm-adjusted."""
     from pheno_bench.compare import compare_entries
-    from pheno_bench.results_tables import comparison_table, primary_comparison_line
+    from pheno_bench.results import check_replace, file_identity
+    from pheno_bench.results_tables import comparison_table, primary_comparison_line, side_label
 
     side_a = [*([a] if a else []), *a_files]
     side_b = [*([b] if b else []), *b_files]
@@ -205,5 +228,6 @@ def compare_command(
             raise PhenoBenchError(f"{twice}: given twice for {name}; each file is one run (a seed, or a fold of a seed) of the entry")
     if both := sorted(set(resolved_a) & set(resolved_b)):
         raise PhenoBenchError(f"{both[0]}: given for both a and b; compare two different entries")
+    replacing = out is not None and check_replace(out, lambda: (file_identity(side_a), file_identity(side_b)), force=force)
     comparison = compare_entries(side_a, side_b, benchmark=benchmark, n_bootstrap=bootstrap, seed=seed)
-    _emit(comparison, as_json, out, primary_comparison_line(comparison), comparison_table(comparison))
+    _emit(comparison, as_json, out, primary_comparison_line(comparison), comparison_table(comparison, side_label(side_a), side_label(side_b)), replacing=replacing)

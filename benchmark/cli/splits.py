@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from pheno_bench.cli.common import console
+from pheno_bench.cli.common import console, show
 from pheno_bench.text import literal
 
 app = typer.Typer(help="Build, inspect, publish and download frozen benchmark splits.", no_args_is_help=True)
@@ -31,24 +31,27 @@ def splits_build(
         _print_fold_set(root)
         return
     manifest = read_manifest(root)
-    console.print(split_table(manifest))
-    console.print(f"wrote {root}  fingerprint {manifest.fingerprint}")
+    show(split_table(manifest))
+    console.print(f"wrote {literal(root)}  {literal(manifest.name)} v{literal(manifest.version)}  fingerprint {manifest.fingerprint}", highlight=False, soft_wrap=True)
 
 
 def _print_fold_set(root: Path, *, verify: bool = False, verb: str = "wrote") -> None:
-    """Per fold its split table and composition, then the pooled composition and the fingerprint."""
+    """One table per fold (the fold in its title, the splits in the same order in each), every fold
+    side by side, the sources, then the fingerprint."""
     from pheno_bench.folds import fold_root, read_fold_set, verify_fold_set
     from pheno_bench.manifest import read_manifest
-    from pheno_bench.report import fold_table, pooled_table, sources_table, split_table
+    from pheno_bench.report import fold_table, pooled_table, sources_table
 
     fold_set = verify_fold_set(root) if verify else read_fold_set(root)
-    for entry in fold_set.folds:
-        console.print(split_table(read_manifest(fold_root(root, entry.fold))))
-        console.print(fold_table(fold_set, entry.fold))
-    console.print(pooled_table(fold_set))
+    manifests = {entry.fold: read_manifest(fold_root(root, entry.fold)) for entry in fold_set.folds}
+    for k, manifest in manifests.items():
+        show(fold_table(fold_set, k, manifest))
+    first = next(iter(manifests.values()))
+    show(pooled_table(fold_set, [s.split for s in first.splits]))
     # issue 15: the sources' choices and exclusions (the same in every fold)
-    console.print(sources_table(read_manifest(fold_root(root, fold_set.folds[0].fold))))
-    console.print(f"{verb} {root}  {fold_set.name} v{fold_set.version}  {fold_set.k} folds  fingerprint {fold_set.fingerprint}", soft_wrap=True)
+    show(sources_table(first))
+    console.print(f"{verb} {literal(root)}  {literal(fold_set.name)} v{literal(fold_set.version)}  {fold_set.k} folds  fingerprint {fold_set.fingerprint}",
+                  highlight=False, soft_wrap=True)
 
 
 @app.command("list")
@@ -71,7 +74,7 @@ def splits_list() -> None:
 @app.command("info")
 def splits_info(
     benchmark: str = typer.Argument(..., help="Benchmark folder or name."),
-    verify: bool = typer.Option(True, help="Check every file's sha256 against the manifest."),
+    verify: bool = typer.Option(True, help="Check every file's sha256 against the manifest (the last line then says 'verified')."),
 ) -> None:
     """Print the split table of a built or downloaded benchmark."""
     from pheno_bench.folds import is_fold_set
@@ -84,10 +87,9 @@ def splits_info(
         _print_fold_set(root, verify=verify, verb="verified" if verify else "read")
         return
     manifest = verify_files(root) if verify else read_manifest(root)
-    console.print(split_table(manifest))
-    console.print(dose_table(manifest))
-    console.print(sources_table(manifest))  # issue 15
-    console.print(f"{literal(root)}  {literal(manifest.name)} v{literal(manifest.version)}  fingerprint {manifest.fingerprint}", highlight=False)
+    show(split_table(manifest), dose_table(manifest), sources_table(manifest))  # sources: issue 15
+    console.print(f"{'verified' if verify else 'read'} {literal(root)}  {literal(manifest.name)} v{literal(manifest.version)}  fingerprint {manifest.fingerprint}",
+                  highlight=False, soft_wrap=True)
 
 
 @app.command("publish")

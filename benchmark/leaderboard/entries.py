@@ -236,10 +236,13 @@ class Entry:
         if missing or extra:
             listed = f"seeds {metadata.seeds}" + (f" x folds {metadata.folds}" if metadata.folds is not None else "")
             layout = "fold-<k>/seed-<N>.parquet per listed fold and seed" if metadata.folds is not None else "seed-<N>.parquet per listed seed"
-            raise PhenoBenchError(
-                f"{path}: metadata {listed} do not match the files "
-                f"(missing {[run_file(*r) for r in missing]}, unlisted {[run_file(*r) for r in extra]}); add one {layout}"
-            )
+            found_words = []
+            if missing:
+                found_words.append(f"missing {', '.join(run_file(*r) for r in missing)}: add one {layout}")
+            if extra:
+                found_words.append(f"not listed in {METADATA_FILE}: {', '.join(run_file(*r) for r in extra)}: add its seed"
+                                   f"{' and fold' if metadata.folds is not None else ''} to the metadata, or remove the file")
+            raise PhenoBenchError(f"{path}: metadata {listed} do not match the files ({'; '.join(found_words)})")
         return cls(name, path, metadata)
 
 

@@ -12,7 +12,7 @@ from pheno_bench.leaderboard.ranking import BoardRow
 from pheno_bench.leaderboard.rescore import KEYS, PROBE, BenchmarkScorer, PrimaryMetric, Scored, results_frame
 from pheno_bench.leaderboard.verification import verification_status
 from pheno_bench.metric_ids import HEADERS, SUBSET_ORDER, TOP_K_PERCENT, k_of_folds, metric_label
-from pheno_bench.metrics import METRICS
+from pheno_bench.metrics import DOSE_IDENTITY, METRICS, RETRIEVAL_METRICS
 from pheno_bench.results import dose_sort_key
 from pheno_bench.schema import TEST_SPLITS
 from pheno_bench.text import format_value
@@ -116,6 +116,56 @@ def _probe_text(row: BoardRow, n_probes: int) -> tuple[str, str]:
     return f"not above {len(row.probes_not_beaten)} of {n_probes}", "not better than: " + ", ".join(row.probes_not_beaten)
 
 
+#: the primary metric's parts (``Primary.parts``, scorer 4): key -> (header, metric id of its values, definition)
+PARTS = {
+    "dose": ("dose part", "dose_part", "of the primary cell's queries: the true dose ranks first among the true molecule's own doses"),
+    "identity": ("identity part", "identity_top_5pct", "of the primary cell's queries: the true candidate within the top-K% of the candidates at the true dose level"),
+}
+
+
+def _part_metric(primary: PrimaryMetric, part: str) -> str:
+    """The metric id whose format a part's values take (identity: the primary's own top-K%)."""
+    if part == "identity" and primary.metric in ("top_1pct", "molecule_top_1pct"):
+        return "identity_top_1pct"
+    return PARTS[part][1]
+
+
+def _mean_text(values: list[float], metric: str) -> tuple[str, str]:
+    """(cell, sort key): the mean over seeds, '–' when none."""
+    if not values:
+        return "–", ""
+    mean = float(np.mean(values))
+    return format_value(mean, metric), _sort_value(mean)
+
+
+def parts_cells(s: Scored, primary: PrimaryMetric) -> dict[str, tuple[str, str]]:
+    """part -> (mean over seeds of the primary's part, sort key), from the scorer's ``Primary.parts``."""
+    out = {}
+    for part in PARTS:
+        values = [r.primary.parts[part].value for r in s.results.values() if r.primary is not None and part in r.primary.parts]
+        out[part] = _mean_text(values, _part_metric(primary, part))
+    return out
+
+
+def reference_rows(scored: dict[str, Scored], primary: PrimaryMetric) -> list[dict]:
+    """The headline's reference rows, the same on every entry: chance (a uniformly random ranking) and
+    the query-blind floor (candidates ordered by the train dose prior, never looking at the query),
+    for the primary metric and each of its parts, as the scorer computed them (``Primary.chance``,
+    ``Primary.floor``, ``Primary.parts``). A row the scorer gave no number for is left out."""
+    first = next((r.primary for s in scored.values() for r in s.results.values() if r.primary is not None and r.primary.value is not None), None)
+    if first is None:
+        return []
+    rows = []
+    for key, label, title in (("chance", "chance", "a uniformly random ranking (= a constant embedding's score)"),
+                              ("floor", "query-blind floor", "candidates ordered by the train dose prior, one dose per molecule first, never looking at the query")):
+        value = getattr(first, key)
+        if value is None:
+            continue
+        parts = {part: (format_value(e, _part_metric(primary, part)) if (e := getattr(first.parts.get(part), key, None)) is not None else "–") for part in PARTS}
+        rows.append({"key": key, "label": label, "title": title, "value": format_value(value, primary.metric), "parts": parts})
+    return rows
+
+
 def headline_rows(rows: list[BoardRow], scored: dict[str, Scored], primary: PrimaryMetric) -> list[dict]:
     n_probes = sum(r.status == PROBE and r.mean is not None for r in rows)
     out = []
@@ -134,7 +184,7 @@ def headline_rows(rows: list[BoardRow], scored: dict[str, Scored], primary: Prim
             "rank": _rank_text(row), "value": value, "value_sort": _sort_value(row.mean),
             "sd": "" if row.std is None else format_value(row.std, primary.metric),
             "seeds": f"{row.seeds} × {row.folds}" if row.folds is not None else str(row.seeds), "runs": row.seeds * (row.folds or 1),
-            "probes": probes, "probes_title": probes_title,
+            "probes": probes, "probes_title": probes_title, "parts": parts_cells(s, primary),
         })
     return out
 
@@ -186,6 +236,18 @@ def verdicts_context(name: str, verdicts, scored: dict[str, Scored], rows: dict[
 
 
 SUMMARY_VIEWS = (("per_query", "micro", ""), ("per_query", "macro", ", macro"), ("averaged", "micro", ", averaged"))
+#: an entry's Summary as two tables that each fit the page: (title, metrics), the metrics in METRICS' order
+SUMMARY_GROUPS = (("Retrieval", RETRIEVAL_METRICS), ("Dose and identity parts", DOSE_IDENTITY))
+
+
+def summary_groups() -> list[dict]:
+    """The Summary tables: each group's title, its metrics (key, label, definition) and its cells' slice of METRICS."""
+    out, start = [], 0
+    for title, metrics in SUMMARY_GROUPS:
+        assert tuple(METRICS[start:start + len(metrics)]) == tuple(metrics), "SUMMARY_GROUPS must follow METRICS"
+        out.append({"title": title, "metrics": metrics_context(metrics), "start": start, "stop": start + len(metrics)})
+        start += len(metrics)
+    return out
 
 
 def entry_context(scored: Scored, agg: pd.DataFrame, average: str) -> dict:
@@ -228,6 +290,7 @@ def entry_context(scored: Scored, agg: pd.DataFrame, average: str) -> dict:
         "entry": {"name": name, **meta.model_dump(mode="json")},
         "rerun": {"label": rerun.label, "state": rerun.state, "title": rerun.title, "command": meta.verify.command if meta.verify else None},
         "summary": summary,
+        "summary_groups": summary_groups(),
         "average": average,
         "per_seed": per_seed,
         "not_evaluated": [s for s in TEST_SPLITS if mine[mine["split"] == s].empty],

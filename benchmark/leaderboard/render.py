@@ -27,12 +27,14 @@ from pheno_bench.leaderboard.entries import Entry, discover, staging_folder
 from pheno_bench.leaderboard.pages import (  # noqa: F401 (MIN_DOSE_MOLECULES, primary_label, split_k: re-exported)
     DETAIL_SUBSETS,
     MIN_DOSE_MOLECULES,
+    PARTS,
     TABLE_METRICS,
     detail_tables,
     entry_context,
     headline_rows,
     metrics_context,
     primary_label,
+    reference_rows,
     select_rows,
     split_k,
     verdicts_context,
@@ -69,7 +71,7 @@ def environment() -> jinja2.Environment:
 
 
 
-def _plots(agg: pd.DataFrame, out: Path, rows: list[BoardRow], primary: PrimaryMetric) -> dict[str, str]:
+def _plots(agg: pd.DataFrame, out: Path, rows: list[BoardRow], primary: PrimaryMetric, references: list[dict] | None = None) -> dict[str, str]:
     """Write the benchmark's SVG plots under ``out/plots``; return their paths relative to ``out``.
 
     A plot with nothing to show is not written (its key is absent).
@@ -114,9 +116,17 @@ def _plots(agg: pd.DataFrame, out: Path, rows: list[BoardRow], primary: PrimaryM
         })
         chance_rows = select_rows(agg, split=primary.split, view=view, kind="subsets", group=primary.subset, average=average, metric=metric)
         chance = scale * float(chance_rows["chance"].iloc[0]) if len(chance_rows) else None
-        paths["probes"] = "plots/probes.svg"
-        save_svg(probe_plot(table, label=f"{label}: {primary.subset} queries, {primary.split}", chance=chance), out / paths["probes"])
+        floor = next((r["value"] for r in references if r["key"] == "floor"), None) if references else None
+        paths["probes"] = "plots/probes.svg"  # rows in the board's order: the plot reads like the table
+        save_svg(probe_plot(table, label=f"{label}: {primary.subset} queries, {primary.split}", chance=chance,
+                            floor=None if floor is None else scale * floor), out / paths["probes"])
     return paths
+
+
+def _floor_values(scored: dict[str, Scored]) -> list[dict]:
+    """[{'key': 'floor', 'value': the primary's query-blind floor}] as the scorer gave it (none: [])."""
+    first = next((r.primary for s in scored.values() for r in s.results.values() if r.primary is not None and r.primary.floor is not None), None)
+    return [] if first is None else [{"key": "floor", "value": first.floor}]
 
 
 def _superseded(name: str, boards: set[str] | None) -> dict | None:
@@ -148,16 +158,21 @@ def render_benchmark(out: Path, *, scorer: BenchmarkScorer, scored: list[Scored]
         "package_version": first.pheno_bench_version if first else "",
         "primary": primary.id, "primary_label": primary_label(primary, scorer), "metric_label": f"{primary.average} {HEADERS.get(primary.metric, primary.metric)}",
         "superseded": _superseded(scorer.name, boards),
+        # the headline's column: short (the split and subset are in the line above it), with its k
+        "metric_header": f"{primary.average} {HEADERS.get(primary.metric, primary.metric)}"
+                         + (f" ({k})" if (k := split_k(scorer, primary.split).get(primary.metric)) else ""),
     }
     chance_rows = select_rows(agg, split=primary.split, view=primary.view, kind="subsets", group=primary.subset, average=primary.average, metric=primary.metric) if len(agg) else agg
     page = {
         "bench": bench,
         "headline": headline_rows(rows, by_name, primary),
         "chance": format_value(float(chance_rows["chance"].iloc[0]), primary.metric) if len(chance_rows) else "–",
+        "references": reference_rows(by_name, primary),
+        "parts": [{"key": k, "label": label, "definition": definition} for k, (label, _, definition) in PARTS.items()],
         "tables": detail_tables(agg, order, by_name, primary.average, scorer) if len(agg) else [],
         "average": primary.average,
         "metrics": metrics_context(TABLE_METRICS), "definitions": metrics_context(),
-        "plots": _plots(agg, out, rows, primary) if len(agg) else {},
+        "plots": _plots(agg, out, rows, primary, _floor_values(by_name)) if len(agg) else {},
         "min_seeds": MIN_SEEDS, "min_probe_seeds": MIN_PROBE_SEEDS, "min_dose_molecules": MIN_DOSE_MOLECULES,
         "method": sorted({v.method for v in verdicts.values()}),
         "n_ranked": sum(r.rank is not None for r in rows),

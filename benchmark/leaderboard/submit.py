@@ -35,6 +35,7 @@ from pheno_bench.leaderboard.entries import (
     staging_folder,
 )
 from pheno_bench.leaderboard.rescore import BenchmarkScorer, score_entry
+from pheno_bench.metric_ids import metric_label
 from pheno_bench.registry import locate
 from pheno_bench.specs import get_spec
 from pheno_bench.submission import peek_metadata
@@ -112,11 +113,22 @@ class CheckReport:
     primary: str
     values: dict[int, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    label: str = ""  # the primary metric in words (metric_ids.metric_label); the id when empty
+    at_chance: list[int] = field(default_factory=list)  # seeds whose primary interval holds the chance level
+    below_chance: list[int] = field(default_factory=list)  # seeds whose primary interval lies below it
 
     def lines(self) -> list[str]:
         status = self.status + (f" ({self.reason})" if self.reason else "")
         out = [f"{self.entry}: valid for {self.benchmark} (fingerprint {self.fingerprint[:12]}); {status}"]
-        out += [f"  seed {seed}: {self.primary} = {value}" for seed, value in sorted(self.values.items())]
+        out += [f"  seed {seed}: {self.label or self.primary} = {value}" for seed, value in sorted(self.values.items())]
+        if self.at_chance:
+            every = len(self.at_chance) == len(self.values)
+            out.append(f"  at chance: {'every seed' if every else 'seed(s) ' + ', '.join(map(str, self.at_chance))} "
+                       "(the primary metric's interval holds the chance level: no better than a random ranking)")
+        if self.below_chance:
+            every = len(self.below_chance) == len(self.values)
+            out.append(f"  below chance: {'every seed' if every else 'seed(s) ' + ', '.join(map(str, self.below_chance))} "
+                       "(the primary metric's interval lies below the chance level: worse than a random ranking)")
         out += [f"  warning: {w}" for w in self.warnings]
         return out
 
@@ -162,18 +174,30 @@ def check_entry(
     entry = Entry.load(path)
     scorer = BenchmarkScorer(_benchmark_root(entry, benchmark, download=download, repo=repo))
     scored = score_entry(entry, scorer)
-    values = {}
+    values, at_chance, below_chance = {}, [], []
     for seed, results in scored.results.items():
         estimate = scorer.primary.estimate(results)
         values[seed] = "too few to score" if estimate is None else _format(estimate, scorer.primary.metric)
-    return CheckReport(entry.name, scorer.name, scorer.fingerprint, scored.status, scored.reason, scorer.primary.id, values, list(scored.flags))
+        if estimate is not None and _at_chance(estimate):
+            at_chance.append(seed)
+        elif estimate is not None and estimate.high is not None and estimate.high < estimate.chance and scorer.primary.higher_is_better:
+            below_chance.append(seed)
+    return CheckReport(entry.name, scorer.name, scorer.fingerprint, scored.status, scored.reason, scorer.primary.id, values, list(scored.flags),
+                       label=metric_label(scorer.primary.id), at_chance=sorted(at_chance), below_chance=sorted(below_chance))
+
+
+def _at_chance(estimate) -> bool:
+    """The interval holds the chance level (no interval: the value is chance)."""
+    if estimate.low is not None and estimate.high is not None:
+        return estimate.low <= estimate.chance <= estimate.high
+    return abs(estimate.value - estimate.chance) <= 1e-12
 
 
 def _format(estimate, metric: str) -> str:
     text = format_value(estimate.value, metric)
     if estimate.low is not None and estimate.high is not None:
         text += f" ({format_value(estimate.low, metric)}–{format_value(estimate.high, metric)})"
-    return text
+    return text + f"; chance {format_value(estimate.chance, metric)}"
 
 
 def changed_entries(ref: str, *, submissions: str | os.PathLike = "submissions") -> list[Path]:
