@@ -116,6 +116,9 @@ def primary_comparison_line(comparison: Comparison) -> str:
         f"[bold]primary[/] {literal(p.label)}: a {format_value(p.a, metric)} vs b {format_value(p.b, metric)}, "
         f"a - b = {format_value(p.difference, metric)} {escape(f'[{format_value(p.low, metric)}, {format_value(p.high, metric)}]')} "
         f"→ [bold {colour}]a is {p.verdict if p.verdict != 'tied' else 'tied with b'}{'' if p.verdict == 'tied' else ' than b'}[/]"
+        + (f"\n  {escape(p.statement)}" if p.statement else "")
+        + (f"; smallest difference detectable at 80 % power: {format_value(p.mde, metric)}" if p.mde is not None else "")
+        + (f"\n  seeds: {escape(p.seeds)}" if p.seeds else "")
     )
 
 
@@ -128,6 +131,10 @@ def comparison_table(comparison: Comparison) -> Table:
     table.caption = (
         f"a - b (accuracies in % points); secondary cells: Holm-adjusted over {comparison.holm_cells} cells, interval at each cell's "
         "Holm level; green: a better, red: a worse, yellow: tied; median rank: exploratory (no multiplicity control)"
+        + (f"; p-values floored at 1/(resamples+1) = {comparison.p_floor:.2g}" if comparison.p_floor else "")
+        + (f" [bold]— {comparison.bootstrap.n_resamples} resamples cannot resolve a Holm family of {comparison.holm_cells} cells "
+           f"(needs {comparison.holm_cells}/(B+1) < 0.05): every secondary cell reads tied; rerun without --bootstrap[/]"
+           if comparison.p_floor and comparison.holm_cells * comparison.p_floor >= 0.05 else "")
     )
     for split, subsets in comparison.splits.items():
         for subset, metrics in subsets.items():
