@@ -291,14 +291,14 @@ def parts_rows(root: Path, entries: dict[str, dict[int, list[Path]]], *, n_boots
     (``Results.primary``, ``.parts``), averaged over seeds, with the interval of a one-seed entry, chance and floor.
 
     Columns: entry, seeds, then for each of primary, dose, identity: value, low, high (NaN for several
-    seeds), chance, floor; and the identity metric's name."""
+    seeds), chance, floor, seeds (the per-seed values)."""
     rows = []
     evaluator = None if is_fold_set(root) else Evaluator(root)
     for entry, seeds in entries.items():
         results = [evaluate_folds([str(f) for f in files], benchmark=root, n_bootstrap=n_bootstrap) if evaluator is None
                    else evaluator.evaluate(files[0], n_bootstrap=n_bootstrap) for files in seeds.values()]
         primaries = [r.primary for r in results]
-        row = {"entry": entry, "seeds": len(results), "identity_metric": ""}
+        row = {"entry": entry, "seeds": len(results)}
         for part in ("primary", "dose", "identity"):
             estimates = primaries if part == "primary" else [p.parts[part] for p in primaries]
             one = len(estimates) == 1
@@ -311,10 +311,11 @@ def parts_rows(root: Path, entries: dict[str, dict[int, list[Path]]], *, n_boots
 
 
 def _cell(row, part: str) -> str:
-    value = f"{100 * row[f'{part}_value']:.1f}"
-    if np.isfinite(row[f"{part}_low"]):
-        return f"{value} [{100 * row[f'{part}_low']:.1f}, {100 * row[f'{part}_high']:.1f}]"
-    return f"{value} ({'/'.join(f'{100 * v:.1f}' for v in row[f'{part}_seeds'])})"
+    get = lambda name: getattr(row, f"{part}_{name}")
+    value = f"{100 * get('value'):.1f}"
+    if np.isfinite(get("low")):
+        return f"{value} [{100 * get('low'):.1f}, {100 * get('high'):.1f}]"
+    return f"{value} ({' / '.join(f'{100 * v:.1f}' for v in get('seeds'))})"
 
 
 def parts_markdown(rows: pd.DataFrame) -> str:
