@@ -85,3 +85,17 @@ def test_probe_parts_of_committed_entries_match_a_brute_force_ranking(diagnostic
     assert rows["dose_chance"] > 0.1 and 0.03 < rows["identity_chance"] < 0.1  # 1 / doses (about 6); k / n at one dose
     text = diagnostics.parts_markdown(diagnostics.parts_rows(cell_injury_v1, {probe: entries[probe]}, n_bootstrap=50))
     assert f"| `{probe}` | " in text and f"{100 * dose:.1f} [" in text
+
+
+def test_guideline_p_values_are_floored_at_the_bootstrap_resolution():
+    """Regression: the guideline table printed "< 1e-7" from 1,000 resamples (normal tail of z = 5.9)."""
+    spec = importlib.util.spec_from_file_location("report_baselines", ROOT / "perf" / "report_baselines.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    p = module.p_from_interval(0.061, 0.040, 0.081, n_resamples=1000)  # +6.1 [4.0, 8.1]: z = 5.8
+    assert p == pytest.approx(1 / 1001) and module.format_p(p, 1000) == "≤ 0.001"
+    assert module.p_from_interval(0.0, -0.03, 0.03, n_resamples=1000) == pytest.approx(1.0)
+    wide = module.p_from_interval(0.02, -0.017, 0.057, n_resamples=1000)  # z = 1.06: the normal p, above the floor
+    assert wide == pytest.approx(math.erfc(0.02 / (0.074 / (2 * 1.959964)) / math.sqrt(2))) and module.format_p(wide, 1000) == f"{wide:.2g}"
+    adjusted = module.holm({"a": p, "b": wide})
+    assert adjusted["a"] == pytest.approx(2 / 1001) and adjusted["b"] == pytest.approx(wide)
