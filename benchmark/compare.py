@@ -2,15 +2,25 @@
 
 - **Primary verdict**: on the benchmark's primary metric, a - b with a paired percentile bootstrap
   interval over molecules (both models scored on the same resampled molecules); better / worse
-  when the 95% interval excludes 0, tied otherwise. This is the leaderboard's tie rule.
+  when the 95% interval excludes 0, tied otherwise. This is the leaderboard's tie rule. The verdict
+  carries its bound (``statement``: "tied: a is at most +4.3 better and at most 3.4 worse than b"),
+  the standard deviation of the bootstrap differences (``se``) and the minimum detectable difference
+  at 80 % power, two-sided 5 % (``mde`` = (z_0.975 + z_0.8) * se, :mod:`pheno_bench.power`).
 - **Every other cell** (split x view x subset x micro/macro x metric, subsets that are scored):
-  a two-sided p-value from the bootstrap standard error (normal approximation: percentile p-values
-  cannot go below 1 / resamples, too coarse for a correction over ~100 cells), Holm-adjusted over
+  a two-sided p-value from the bootstrap standard error (normal approximation), Holm-adjusted over
   the whole family; the cell's interval is at the Holm level of its step, so a verdict other than
   tied means the adjusted p-value is below 0.05 and the interval excludes 0.
-- **Seeds and folds pooled**: an entry with several seeds is compared on the per-query values
-  averaged over its seeds; a fold benchmark's files are pooled across folds (as in
-  :func:`pheno_bench.scoring.pooling.evaluate_folds`) before the bootstrap.
+- **p-values are floored at 1 / (resamples + 1)**: B resamples cannot resolve a smaller p-value, so
+  none is reported (the normal tail of a z of 6 is not evidence the bootstrap gives). Holm is applied
+  to the floored values: a family of m cells can reject only when m / (B + 1) < 0.05, so secondary
+  verdicts need B >= 20 m resamples (``Comparison.p_floor``, ``holm_cells``; the CLI says so).
+- **Seeds and folds pooled, seed variance included** (the runs machinery is :mod:`pheno_bench.runs`): a fold benchmark's files are pooled across
+  folds (as in :func:`pheno_bench.scoring.pooling.evaluate_folds`); an entry with several seed runs
+  (a run: one seed, all folds) is scored on the per-query values averaged over its runs, and each
+  bootstrap replicate **resamples the runs with replacement** (independently for a and b, with the
+  molecules paired), so the interval includes training-seed variance. The point estimate is the
+  plain average over runs. Runs are matched across folds by their order in each fold; folds with
+  different numbers of files are averaged per fold and not resampled (``PrimaryDifference.seeds`` says which).
 
 Built on the public API of :mod:`pheno_bench.scoring` (:class:`~pheno_bench.scoring.Scorer`, views,
 subsets, estimates); ``Evaluator.compare`` and :func:`pheno_bench.evaluate.compare_submissions` call it.
@@ -18,10 +28,10 @@ subsets, estimates); ``Evaluator.compare`` and :func:`pheno_bench.evaluate.compa
 
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from scipy.special import erfc, ndtri
@@ -30,50 +40,27 @@ from pheno_bench.errors import PhenoBenchError
 from pheno_bench.folds import is_fold_set
 from pheno_bench.metric_ids import VIEWS, metric_label, parse_metric_id
 from pheno_bench.metrics import CI_LEVEL, LOWER_IS_BETTER, METRICS, TOP_K_METRICS, bootstrap_weights, intervals, top_k_count
+from pheno_bench.power import minimum_detectable_difference, verdict_statement
 from pheno_bench.registry import locate
+from pheno_bench.runs import (  # noqa: F401 (average_views, entry_interval, seed_counts, seed_rng: re-exported)
+    SeedRuns,
+    average_views,
+    bootstrap_se,
+    entry_interval,
+    files_by_fold,
+    pooled_runs,
+    run_views,
+    runs_note,
+    scored_subsets,
+    seed_counts,
+    seed_rng,
+)
 from pheno_bench.results import BootstrapInfo, Comparison, Difference, PrimaryDifference
 from pheno_bench.schema import TEST_SPLITS
-from pheno_bench.scoring import (
-    SCORER_VERSION,
-    Scorer,
-    View,
-    cell_estimates,
-    fold_numbers,
-    fold_set_reference,
-    locate_submission_benchmark,
-    partitions,
-    pool_views,
-    split_rng,
-    submission_ref,
-    subset_status,
-)
+from pheno_bench.scoring import SCORER_VERSION, Scorer, View, fold_numbers, fold_set_reference, locate_submission_benchmark, split_rng, submission_ref
 from pheno_bench.submission import peek_metadata
 
 ALPHA = 1 - CI_LEVEL
-
-
-def average_views(views: Sequence[View]) -> View:
-    """Per-query values averaged over seed runs of one model (same queries, same order)."""
-    if len(views) == 1:
-        return views[0]
-    mean = lambda name: np.mean([getattr(v, name) for v in views], axis=0)
-    first = views[0]
-    return View(mean("values"), mean("pessimistic"), first.chance, first.labels, first.n_candidates)
-
-
-def _split_views(evaluator: Scorer, files: Sequence, split: str) -> dict[str, View] | None:
-    """{view name: seed-averaged View} of one benchmark (or fold) for ``files``; None if a file skips the split."""
-    ranked = [evaluator.rank(f) for f in files]
-    if any(split not in r for r in ranked):
-        return None
-    return {view: average_views([getattr(r[split], view) for r in ranked]) for view in VIEWS}
-
-
-def _difference_rows(view_a: View, view_b: View, codes: np.ndarray, weights: np.ndarray, molecule: np.ndarray) -> np.ndarray:
-    """(2 averages, rows, 6) a - b under each bootstrap row, for the subset ``codes >= 0``."""
-    _, est_a = cell_estimates(view_a, codes, weights, molecule)
-    _, est_b = cell_estimates(view_b, codes, weights, molecule)
-    return np.stack([est_a[:, :, 0], est_b[:, :, 0]])  # (a|b, average, rows, 6)
 
 
 def _verdict(metric: str, low: float, high: float) -> str:
@@ -89,62 +76,102 @@ def _opt(x: float) -> float | None:
     return None if not np.isfinite(x) else float(x)
 
 
+def holm_resamples(m: int, *, alpha: float = ALPHA, step: int = 1000) -> int:
+    """The resamples a Holm family of ``m`` cells needs: the smallest multiple of ``step`` (at least
+    ``step``) with m / (B + 1) <= alpha / 2, so that a cell at the p-value floor 1 / (B + 1) is rejected
+    with room to spare (191 cells on cell-injury-v2: 8,000)."""
+    return max(step, step * math.ceil((2 * m / alpha - 1) / step))
+
+
 def compare_views(
-    views_a: dict[str, dict[str, View]],
-    views_b: dict[str, dict[str, View]],
+    views_a: dict[str, dict[str, list[View]]],
+    views_b: dict[str, dict[str, list[View]]],
     *,
     primary: str | None,
-    n_bootstrap: int,
+    n_bootstrap: int | None,
     seed: int,
-) -> tuple[PrimaryDifference | None, dict, dict[str, str], int]:
-    """Paired comparison of two models' views (split -> view -> View); returns the primary
-    difference, split -> cell -> metric -> Difference, the splits not compared, and the Holm family size."""
+    averaged: dict[str, str] | None = None,
+    seeds: str = "resample",
+) -> tuple[PrimaryDifference | None, dict, dict[str, str], int, int]:
+    """Paired comparison of two models' views (split -> view -> one View per seed run; a bare View is one run).
+
+    Returns the primary difference, split -> cell -> metric -> Difference, the splits not compared, the
+    Holm family size m and the resamples B used (``n_bootstrap``, or None: :func:`holm_resamples` of m).
+    ``averaged``: side -> why its seeds were averaged and not resampled (for the note); ``seeds``:
+    "resample" (runs drawn with replacement in every replicate) or "average" (runs fixed: molecules only,
+    the scorer 4.0 reading, kept to measure what the seeds add)."""
+    if seeds not in ("resample", "average"):
+        raise PhenoBenchError(f"seeds must be 'resample' or 'average', not {seeds!r}")
+    if seeds == "average":
+        averaged = {"a": "runs averaged, not resampled", "b": "runs averaged, not resampled"}
     primary_parts = parse_metric_id(primary) if primary else None
-    raw: list[tuple[str, str, str, np.ndarray, np.ndarray]] = []  # (split, cell, metric, a rows, b rows)
-    primary_diff = None
+    as_runs = lambda views: {split: {name: v if isinstance(v, list) else [v] for name, v in per.items()} for split, per in views.items()}
+    views_a, views_b = as_runs(views_a), as_runs(views_b)
+    note = runs_note(next(iter(views_a.values()), {}), next(iter(views_b.values()), {}), averaged or {})
     skipped = {}
+    cells = []  # (split, view, subset, part)
     for split in TEST_SPLITS:
         if split not in views_a or split not in views_b:
             skipped[split] = "not covered by " + " and ".join(n for n, v in (("a", views_a), ("b", views_b)) if split not in v)
             continue
-        _, n_molecules = views_a[split]["per_query"].molecule_codes()
-        weights = bootstrap_weights(n_molecules, n_resamples=n_bootstrap, rng=split_rng(seed, split))
-        for view in VIEWS:
-            va, vb = views_a[split][view], views_b[split][view]
-            molecule, _ = va.molecule_codes()  # sorted InChIKeys: the same codes in both views
-            in_train = va.labels["in_train"].to_numpy(dtype=bool)
-            for field_name, codes, names in partitions(va, split):
-                if field_name != "subsets":
-                    continue
-                for g, subset in enumerate(names):
-                    part = np.where(codes == g, 0, -1)
-                    mols = np.unique(molecule[part >= 0])
-                    if mols.size == 0:
-                        continue
-                    status, _ = subset_status(field_name, subset, split, int(mols.size), bool(in_train[part >= 0].all()))
-                    if status != "scored":
-                        continue
-                    rows = _difference_rows(va, vb, part, weights, molecule)
-                    for a_i, average in enumerate(("micro", "macro")):
-                        cell = f"{view}/{subset}" + ("/macro" if average == "macro" else "")
-                        for j, metric in enumerate(METRICS):
-                            if primary_parts == (split, view, subset, average, metric):
-                                primary_diff = _primary(primary, metric, rows[0, a_i, :, j], rows[1, a_i, :, j], va.n_candidates)
-                            else:
-                                raw.append((split, cell, metric, rows[0, a_i, :, j], rows[1, a_i, :, j]))
-    holm = _holm(raw)
+        cells += [(split, view, subset, part) for view in VIEWS for subset, part in scored_subsets(views_a[split][view][0], split)]
+    is_primary = lambda split, view, subset, average, metric: primary_parts == (split, view, subset, average, metric)
+    family = sum(not is_primary(split, view, subset, average, metric) and metric not in EXPLORATORY_METRICS
+                 for split, view, subset, _ in cells for average in ("micro", "macro") for metric in METRICS)
+    n_bootstrap = holm_resamples(family) if n_bootstrap is None else n_bootstrap
+    raw: list[tuple[str, str, str, np.ndarray, np.ndarray]] = []  # (split, cell, metric, a rows, b rows)
+    primary_diff = None
+    sides: dict = {}
+    for split, view, subset, part in cells:
+        if split not in sides:
+            _, n_molecules = views_a[split]["per_query"][0].molecule_codes()
+            weights = bootstrap_weights(n_molecules, n_resamples=n_bootstrap, rng=split_rng(seed, split))
+            counts = lambda n, side: (seed_counts(n, n_bootstrap, seed_rng(seed, split, side)) if seeds == "resample" and side not in (averaged or {})
+                                      else np.ones((n_bootstrap + 1, n), dtype=np.int64))
+            sides[split] = weights, {side: SeedRuns(views[split], counts(len(views[split]["per_query"]), side)) for side, views in (("a", views_a), ("b", views_b))}
+        weights, runs = sides[split]
+        va = views_a[split][view][0]
+        molecule, _ = va.molecule_codes()  # sorted InChIKeys: the same codes in every run and both sides
+        rows_a = runs["a"].estimates(view, part, weights, molecule)
+        rows_b = runs["b"].estimates(view, part, weights, molecule)
+        for a_i, average in enumerate(("micro", "macro")):
+            cell = f"{view}/{subset}" + ("/macro" if average == "macro" else "")
+            for j, metric in enumerate(METRICS):
+                if is_primary(split, view, subset, average, metric):
+                    primary_diff = _primary(primary, metric, rows_a[a_i, :, j], rows_b[a_i, :, j], va.n_candidates, note)
+                else:
+                    raw.append((split, cell, metric, rows_a[a_i, :, j], rows_b[a_i, :, j]))
+    holm = _holm(raw, p_floor(n_bootstrap))
     ordered = {split: {cell: {metric: holm[split][cell][metric] for metric in METRICS if metric in holm[split][cell]} for cell in holm[split]} for split in holm}
-    return primary_diff, ordered, skipped, sum(r[2] not in EXPLORATORY_METRICS for r in raw)
+    return primary_diff, ordered, skipped, family, n_bootstrap
 
 
-def _primary(metric_id: str, metric: str, a: np.ndarray, b: np.ndarray, n_candidates) -> PrimaryDifference:
+def p_floor(n_bootstrap: int) -> float:
+    """The smallest p-value ``n_bootstrap`` resamples can report: 1 / (n_bootstrap + 1)."""
+    return 1.0 / (n_bootstrap + 1)
+
+
+def percentile_p(diff: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of a - b = 0 from the resampled differences ``diff`` (NaN rows dropped):
+    2 * (1 + #resamples on the far side of 0) / (B + 1), at most 1, so never below 1 / (B + 1)."""
+    rest = diff[np.isfinite(diff)]
+    if not rest.size:
+        return 1.0
+    tail = min(np.sum(rest <= 0), np.sum(rest >= 0))
+    return float(min(1.0, 2 * (1 + tail) / (rest.size + 1)))
+
+
+def _primary(metric_id: str, metric: str, a: np.ndarray, b: np.ndarray, n_candidates, seeds: str) -> PrimaryDifference:
     k = top_k_count(TOP_K_METRICS[metric], n_candidates) if metric in TOP_K_METRICS and isinstance(n_candidates, int) else None
     diff = a - b
     low, high = intervals(diff[1:]) if len(diff) > 1 else (np.nan, np.nan)
     verdict = _verdict(metric, low, high) if np.isfinite(low) else "tied"
+    se = bootstrap_se(diff[1:])
     return PrimaryDifference(
         id=metric_id, label=metric_label(metric_id, k, n_candidates if k is not None else None), a=float(a[0]), b=float(b[0]), difference=float(diff[0]),
-        low=_opt(low), high=_opt(high), verdict=verdict, level=CI_LEVEL,
+        low=_opt(low), high=_opt(high), verdict=verdict, level=CI_LEVEL, p_value=percentile_p(diff[1:]) if len(diff) > 1 else None,
+        se=_opt(se), mde=minimum_detectable_difference(_opt(se)),
+        statement=verdict_statement(verdict, _opt(low), _opt(high), metric), seeds=seeds,
     )
 
 
@@ -156,16 +183,15 @@ EXPLORATORY_METRICS = frozenset({"median_rank"})
 def _exploratory(a: np.ndarray, b: np.ndarray, metric: str) -> Difference:
     diff = a - b
     low, high = intervals(diff[1:]) if len(diff) > 1 else (np.nan, np.nan)
-    rest = diff[1:][np.isfinite(diff[1:])]
-    p = min(1.0, 2 * min(np.mean(rest <= 0), np.mean(rest >= 0))) if rest.size else 1.0
     verdict = _verdict(metric, low, high) if np.isfinite(low) else "tied"
     return Difference(a=float(a[0]), b=float(b[0]), difference=float(diff[0]), low=_opt(low), high=_opt(high), verdict=verdict,
-                      level=CI_LEVEL, p_value=float(p), p_holm=None, exploratory=True)
+                      level=CI_LEVEL, p_value=percentile_p(diff[1:]), p_holm=None, exploratory=True, se=_opt(bootstrap_se(diff[1:])))
 
 
-def _holm(raw) -> dict:
+def _holm(raw, floor: float) -> dict:
     """Holm-adjusted differences for every secondary cell, nested split -> cell -> metric
-    (cells of EXPLORATORY_METRICS: percentile interval, marked exploratory)."""
+    (cells of EXPLORATORY_METRICS: percentile interval, marked exploratory). p-values below ``floor``
+    (1 / (B + 1)) are raised to it before the adjustment."""
     out: dict = defaultdict(lambda: defaultdict(dict))
     for split, cell, metric, a, b in raw:
         if metric in EXPLORATORY_METRICS:
@@ -174,10 +200,11 @@ def _holm(raw) -> dict:
     m = len(raw)
     diffs = [a - b for *_, a, b in raw]
     point = np.array([d[0] for d in diffs])
-    se = np.array([np.nanstd(d[1:], ddof=1) if np.isfinite(d[1:]).sum() > 1 else np.nan for d in diffs])
+    se = np.array([bootstrap_se(d[1:]) for d in diffs])
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se > 0, np.abs(point) / se, np.where(point == 0, 0.0, np.inf))
     p = np.where(np.isfinite(se) | (se == 0), erfc(z / np.sqrt(2)), 1.0)
+    p = np.maximum(p, floor)
     order = np.argsort(p, kind="stable")
     adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order])) if m else np.array([])
     p_holm = np.empty(m)
@@ -194,7 +221,7 @@ def _holm(raw) -> dict:
         verdict = "tied" if not p_holm[i] < ALPHA else _verdict(metric, low, high)
         out[split][cell][metric] = Difference(
             a=float(a[0]), b=float(b[0]), difference=float(point[i]), low=_opt(low), high=_opt(high), verdict=verdict,
-            level=float(1 - step_alpha[i]), p_value=float(p[i]), p_holm=float(p_holm[i]), exploratory=False,
+            level=float(1 - step_alpha[i]), p_value=float(p[i]), p_holm=float(p_holm[i]), exploratory=False, se=_opt(se[i]),
         )
     return {split: dict(cells) for split, cells in out.items()}
 
@@ -204,31 +231,18 @@ def _comparison(reference, a_refs, b_refs, primary_diff, splits, skipped, family
         scorer_version=SCORER_VERSION, benchmark=reference, a=a_refs[0], b=b_refs[0],
         bootstrap=BootstrapInfo(n_resamples=n_bootstrap, seed=seed, level=CI_LEVEL),
         primary=primary_diff, splits=splits, not_compared=skipped, a_files=a_refs, b_files=b_refs, holm_cells=family,
+        p_floor=p_floor(n_bootstrap),
     )
 
 
-def compare_runs(evaluator: Scorer, a_files: Sequence, b_files: Sequence, *, n_bootstrap: int = 1000, seed: int = 0) -> Comparison:
-    """Compare two entries of one benchmark without folds: a_files / b_files are their seed files (pooled)."""
+def compare_runs(evaluator: Scorer, a_files: Sequence, b_files: Sequence, *, n_bootstrap: int | None = 1000, seed: int = 0, seeds: str = "resample") -> Comparison:
+    """Compare two entries of one benchmark without folds: a_files / b_files are their seed files (runs, resampled).
+    n_bootstrap None: enough resamples for the Holm family (:func:`holm_resamples`)."""
     subs_a = [evaluator.read(f) for f in a_files]
     subs_b = [evaluator.read(f) for f in b_files]
-    views_a, views_b = {}, {}
-    for split in TEST_SPLITS:
-        if (va := _split_views(evaluator, subs_a, split)) is not None:
-            views_a[split] = va
-        if (vb := _split_views(evaluator, subs_b, split)) is not None:
-            views_b[split] = vb
-    primary_diff, splits, skipped, family = compare_views(views_a, views_b, primary=evaluator.primary_metric, n_bootstrap=n_bootstrap, seed=seed)
+    views_a, views_b = run_views(evaluator, subs_a), run_views(evaluator, subs_b)
+    primary_diff, splits, skipped, family, n_bootstrap = compare_views(views_a, views_b, primary=evaluator.primary_metric, n_bootstrap=n_bootstrap, seed=seed, seeds=seeds)
     return _comparison(evaluator.reference, [submission_ref(s) for s in subs_a], [submission_ref(s) for s in subs_b], primary_diff, splits, skipped, family, n_bootstrap, seed)
-
-
-def _by_fold(files: Sequence[str | os.PathLike], who: str) -> dict[int, list[Path]]:
-    out: dict[int, list[Path]] = defaultdict(list)
-    for path in map(Path, files):
-        fold = peek_metadata(path).fold
-        if fold is None:
-            raise PhenoBenchError(f"{path}: its metadata names no fold, but {who}'s other files are fold files; give every fold's files")
-        out[fold].append(path)
-    return dict(out)
 
 
 def compare_entries(
@@ -236,14 +250,19 @@ def compare_entries(
     b_files: Sequence[str | os.PathLike],
     *,
     benchmark: str | os.PathLike | None = None,
-    n_bootstrap: int = 1000,
+    n_bootstrap: int | None = 1000,
     seed: int = 0,
+    seeds: str = "resample",
 ) -> Comparison:
-    """Compare two leaderboard entries (or two files): seeds pooled, folds pooled, paired bootstrap over molecules.
+    """Compare two leaderboard entries (or two files): seeds and folds pooled, paired bootstrap over molecules,
+    seed runs resampled in every replicate (see the module docstring).
 
     a_files, b_files: every submission file of each entry (one per seed; for a fold benchmark one
     per seed and fold, the fold read from each file's metadata). ``comparison.primary.verdict`` is
-    the verdict on the primary metric; ``comparison.splits`` holds the Holm-adjusted secondary cells.
+    the verdict on the primary metric (``statement``: with its bound; ``mde``: the minimum detectable
+    difference); ``comparison.splits`` holds the Holm-adjusted secondary cells. n_bootstrap None:
+    enough resamples for the Holm family to reach a verdict (:func:`holm_resamples`; the CLI's default).
+    seeds: "resample" (default) or "average" (seed runs fixed, only the molecules resampled).
     """
     if not a_files or not b_files:
         raise PhenoBenchError("compare needs at least one submission file on each side")
@@ -255,23 +274,21 @@ def compare_entries(
     if folded != {True}:
         if folded == {True, False}:
             raise PhenoBenchError("some files name a fold and others do not; compare fold files with fold files of the same benchmark")
-        return compare_runs(Scorer(benchmark or locate_submission_benchmark(a_files[0])), a_files, b_files, n_bootstrap=n_bootstrap, seed=seed)
+        return compare_runs(Scorer(benchmark or locate_submission_benchmark(a_files[0])), a_files, b_files, n_bootstrap=n_bootstrap, seed=seed, seeds=seeds)
     root = locate(benchmark) if benchmark is not None else locate_submission_benchmark(a_files[0])
     if not is_fold_set(root):  # fold files for a benchmark without folds: the reader refuses them, naming the file
-        return compare_runs(Scorer(root), a_files, b_files, n_bootstrap=n_bootstrap, seed=seed)
+        return compare_runs(Scorer(root), a_files, b_files, n_bootstrap=n_bootstrap, seed=seed, seeds=seeds)
     folds = fold_numbers(root)
-    by_a, by_b = _by_fold(a_files, "a"), _by_fold(b_files, "b")
+    by_a, by_b = files_by_fold(a_files, "a"), files_by_fold(b_files, "b")
     for who, by in (("a", by_a), ("b", by_b)):
         if missing := sorted(set(folds) - set(by)):
             raise PhenoBenchError(f"entry {who} has no file for fold(s) {missing} of {root.name}; pooled comparisons need every fold")
     evaluators = {k: Scorer(root, fold=k) for k in folds}
-    views_a, views_b = {}, {}
-    for split in TEST_SPLITS:
-        for by, out in ((by_a, views_a), (by_b, views_b)):
-            per_fold = {k: _split_views(evaluators[k], by[k], split) for k in folds}
-            if all(v is not None for v in per_fold.values()):
-                out[split] = {view: pool_views([per_fold[k][view] for k in folds], folds) for view in VIEWS}
+    (views_a, note_a), (views_b, note_b) = pooled_runs(evaluators, by_a, folds), pooled_runs(evaluators, by_b, folds)
+    averaged = {side: note for side, note in (("a", note_a), ("b", note_b)) if note}
     primary = evaluators[folds[0]].primary_metric
-    primary_diff, splits, skipped, family = compare_views(views_a, views_b, primary=primary, n_bootstrap=n_bootstrap, seed=seed)
+    primary_diff, splits, skipped, family, n_bootstrap = compare_views(views_a, views_b, primary=primary, n_bootstrap=n_bootstrap, seed=seed, averaged=averaged, seeds=seeds)
     refs = lambda by: [submission_ref(evaluators[k].read(p)) for k in folds for p in by[k]]
     return _comparison(fold_set_reference(root), refs(by_a), refs(by_b), primary_diff, splits, skipped, family, n_bootstrap, seed)
+
+

@@ -152,14 +152,21 @@ class Difference(_Frozen):
     high: float | None
     verdict: Literal["better", "worse", "tied"] = Field(description="a compared with b; tied when the interval spans 0")
     level: float = Field(0.95, description="confidence level of the interval (Holm-adjusted for secondary cells)")
-    p_value: float | None = Field(None, description="two-sided, from the bootstrap standard error (normal approximation)")
-    p_holm: float | None = Field(None, description="Holm-adjusted over every secondary cell of the comparison")
+    p_value: float | None = Field(
+        None, description="two-sided, from the bootstrap standard error (normal approximation; percentile for exploratory cells), "
+        "never below 1 / (resamples + 1), the resolution of the bootstrap",
+    )
+    p_holm: float | None = Field(None, description="Holm-adjusted over every secondary cell of the comparison (from the floored p-values)")
     exploratory: bool = Field(False, description="no multiplicity control: read as exploratory")
+    se: float | None = Field(None, description="standard deviation of the bootstrap differences (molecules, and seeds where an entry has several)")
 
 
 class PrimaryDifference(Difference):
     id: str
     label: str
+    statement: str = Field("", description="the verdict with its bound, e.g. 'tied: a is at most 4.3 better and at most 3.4 worse than b (95 % interval)'")
+    mde: float | None = Field(None, description="minimum detectable difference at 80 % power, two-sided 5 %: (z_0.975 + z_0.8) * se")
+    seeds: str = Field("", description="how the entries' seeds enter the interval (resampled with the molecules, or one run)")
 
 
 class Comparison(_Frozen):
@@ -176,6 +183,7 @@ class Comparison(_Frozen):
     a_files: list[SubmissionRef] = Field(default_factory=list, description="every file of a (seeds, folds), pooled")
     b_files: list[SubmissionRef] = Field(default_factory=list)
     holm_cells: int = Field(0, description="secondary cells in the Holm family")
+    p_floor: float | None = Field(None, description="the smallest p-value reported: 1 / (resamples + 1)")
 
 
 def write_results(results: Results | Comparison, path: str | os.PathLike) -> Path:

@@ -196,6 +196,9 @@ def primary_comparison_line(comparison: Comparison) -> str:
         f"[bold]primary[/] {literal(p.label)}: a {format_value(p.a, metric)} vs b {format_value(p.b, metric)}, "
         f"a - b = {format_value(p.difference, metric)} {_interval(p.low, p.high, metric)} "
         f"→ [bold {colour}]a is {p.verdict if p.verdict != 'tied' else 'tied with b'}{'' if p.verdict == 'tied' else ' than b'}[/]"
+        + (f"\n  {escape(p.statement)}" if p.statement else "")
+        + (f"; smallest difference detectable at 80 % power: {format_value(p.mde, metric)}" if p.mde is not None else "")
+        + (f"\n  seeds: {escape(p.seeds)}" if p.seeds else "")
     )
 
 
@@ -238,6 +241,10 @@ def comparison_table(comparison: Comparison, a: str | None = None, b: str | None
         f"a - b (accuracies in % points), 95% interval below; secondary cells: Holm-adjusted over {comparison.holm_cells} cells, interval at each cell's "
         "Holm level; green: a better, red: a worse, yellow: tied; the primary cell: paired percentile bootstrap (as on the headline line); "
         "median rank: exploratory (no multiplicity control)"
+        + (f"; p-values floored at 1/(resamples+1) = {comparison.p_floor:.2g}" if comparison.p_floor else "")
+        + (f" — {comparison.bootstrap.n_resamples} resamples cannot resolve a Holm family of {comparison.holm_cells} cells "
+           f"(needs {comparison.holm_cells}/(B+1) < 0.05): every secondary cell reads tied; rerun without --bootstrap"
+           if comparison.p_floor and comparison.holm_cells * comparison.p_floor >= 0.05 else "")
     )
     order = {s: i for i, s in enumerate(TEST_SPLITS)}
     last = None

@@ -5,7 +5,8 @@ Every pooled number comes from :func:`pheno_bench.compare.compare_entries` (seed
 pooled, paired bootstrap over molecules, the scorer's tie rule). The guideline comparisons are
 read from ``--guidelines`` (JSON written by ``perf/sweep_baselines.py --compare``); their
 multiplicity is handled by Holm's step-down over the guideline family, with each p-value taken
-from the normal approximation to the percentile bootstrap interval (two-sided), as stated.
+from the normal approximation to the percentile bootstrap interval (two-sided), as stated, and
+floored at 1 / (resamples + 1): 1,000 resamples never give "p < 1e-7" (printed as "≤ 0.001").
 
 Usage: ``python perf/report_baselines.py --benchmark cell-injury-v2 --submissions submissions --guidelines DIR --json out.json``
 """
@@ -34,12 +35,21 @@ def holm(pvalues: dict[str, float]) -> dict[str, float]:
     return adjusted
 
 
-def p_from_interval(difference: float, low: float, high: float, level: float = 0.95) -> float:
+def p_from_interval(difference: float, low: float, high: float, level: float = 0.95, *, n_resamples: int) -> float:
+    """Two-sided normal-approximation p-value of a difference with interval [low, high], never below
+    1 / (n_resamples + 1): the bootstrap that made the interval cannot resolve a smaller one."""
     z_level = {0.95: 1.959964}[round(level, 2)]
     se = (high - low) / (2 * z_level)
+    floor = 1 / (n_resamples + 1)
     if se <= 0:
-        return 0.0 if difference else 1.0
-    return math.erfc(abs(difference) / se / math.sqrt(2))
+        return floor if difference else 1.0
+    return max(floor, math.erfc(abs(difference) / se / math.sqrt(2)))
+
+
+def format_p(p: float, n_resamples: int) -> str:
+    """A p-value as printed: '≤ 1/(B+1)' at the floor, else two significant digits."""
+    floor = 1 / (n_resamples + 1)
+    return f"≤ {floor:.2g}" if p <= floor else f"{p:.2g}"
 
 
 def main() -> None:
@@ -100,10 +110,12 @@ def main() -> None:
         for path in sorted(args.guidelines.glob("*.json")):
             c = json.loads(path.read_text())
             p = c["primary"]
-            raw[path.stem] = p_from_interval(p["difference"], p["low"], p["high"], p["level"])
-            report["guidelines"][path.stem] = p
+            resamples = c["bootstrap"]["n_resamples"]
+            raw[path.stem] = p_from_interval(p["difference"], p["low"], p["high"], p["level"], n_resamples=resamples)
+            report["guidelines"][path.stem] = p | {"n_resamples": resamples}
         for key, adjusted in holm(raw).items():
-            report["guidelines"][key].update(p_approx=raw[key], p_holm_approx=adjusted)
+            resamples = report["guidelines"][key]["n_resamples"]
+            report["guidelines"][key].update(p_approx=raw[key], p_holm_approx=adjusted, p_holm_printed=format_p(adjusted, resamples))
     text = json.dumps(report, indent=1, default=str)
     if args.json:
         args.json.write_text(text + "\n")

@@ -13,20 +13,31 @@ wells and those builds:
   wells, per condition) and the v1 labels (per pair), and the R² of cell count from the features;
 * calibration per address pattern and per address (``pheno_bench.calibration``) for each seed,
   with ``null_addresses="match"`` (v2) and the conservative option ``"match-max"``, the BH cut-off
-  and the cost of ``match-max`` in active labels; the agreement of labels across the v2 folds.
+  and the cost of ``match-max`` in active labels; the agreement of labels across the v2 folds;
+* the committed probe (and model) entries of ``--submissions`` scored by the scorer on both builds:
+  the primary metric and its two parts, the dose part and the identity part (``Primary.parts``),
+  each with its chance and the query-blind floor.
 
 Markdown goes to stdout; ``--write-docs`` also replaces the text between the markers
 ``<!-- diagnostics:NAME -->`` and ``<!-- /diagnostics:NAME -->`` in site/data.md and site/activity.md.
-Takes a few minutes on a 2-core machine (calibrate: ~15 s per seed and option).
+
+**Cached by benchmark fingerprint.** Each section's text and numbers are stored under
+``--cache`` (default ``$PHENO_BENCH_HOME/diagnostics``) keyed by the section, the v1 and v2
+fingerprints, the seeds, the scorer version and (probe parts) the sha256 of every entry file, so a
+second run with the same builds only rewrites the pages; ``--recompute`` ignores the cache. Nothing
+here runs in a benchmark build or in the test suite. Uncached: a few minutes on a 2-core machine
+(calibrate: ~15 s per seed and option; scoring: ~5–25 s per fold-set file set).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,9 +55,13 @@ from pheno_bench.cytotoxicity import (
     logistic_regression,
     non_cytotoxic_queries,
 )
-from pheno_bench.folds import read_fold_set
+from pheno_bench.evaluate import Evaluator
+from pheno_bench.folds import is_fold_set, read_fold_set
+from pheno_bench.io import write_text
 from pheno_bench.layout import correct
 from pheno_bench.manifest import read_manifest
+from pheno_bench.paths import home
+from pheno_bench.scoring import SCORER_VERSION, evaluate_folds
 from pheno_bench.sources import get_source, load_source
 from pheno_bench.specs import CELL_INJURY_ANCHORS
 
@@ -252,7 +267,116 @@ def activity_card(report: dict) -> str:
     )
 
 
-SECTIONS = {"address-dose": ("data.md",), "cytotoxicity": ("activity.md",), "calibration": ("activity.md",), "activity-card": ("data.md",)}
+def entry_seed_files(path: Path) -> dict[int, list[Path]]:
+    """seed -> files (every fold) of a committed entry folder (``fold-<k>/seed-<s>.parquet`` or ``seed-<s>.parquet``)."""
+    out: dict[int, list[Path]] = {}
+    for f in sorted(path.glob("fold-*/seed-*.parquet")) or sorted(path.glob("seed-*.parquet")):
+        out.setdefault(int(f.stem.split("-")[1]), []).append(f)
+    return out
+
+
+def board_entries(submissions: Path, name: str) -> dict[str, dict[int, list[Path]]]:
+    """entry folder name -> seed -> files, for the committed entries of benchmark ``name``."""
+    import yaml
+
+    out = {}
+    for path in sorted(p for p in submissions.iterdir() if (p / "metadata.yaml").is_file()):
+        if yaml.safe_load((path / "metadata.yaml").read_text()).get("benchmark") == name:
+            out[path.name] = entry_seed_files(path)
+    return out
+
+
+def parts_rows(root: Path, entries: dict[str, dict[int, list[Path]]], *, n_bootstrap: int = 1000) -> pd.DataFrame:
+    """One row per entry: its primary metric, dose part and identity part as the scorer reports them
+    (``Results.primary``, ``.parts``), averaged over seeds, with the interval of a one-seed entry, chance and floor.
+
+    Columns: entry, seeds, then for each of primary, dose, identity: value, low, high (NaN for several
+    seeds), chance, floor, seeds (the per-seed values)."""
+    rows = []
+    evaluator = None if is_fold_set(root) else Evaluator(root)
+    for entry, seeds in entries.items():
+        results = [evaluate_folds([str(f) for f in files], benchmark=root, n_bootstrap=n_bootstrap) if evaluator is None
+                   else evaluator.evaluate(files[0], n_bootstrap=n_bootstrap) for files in seeds.values()]
+        primaries = [r.primary for r in results]
+        row = {"entry": entry, "seeds": len(results)}
+        for part in ("primary", "dose", "identity"):
+            estimates = primaries if part == "primary" else [p.parts[part] for p in primaries]
+            one = len(estimates) == 1
+            row |= {f"{part}_value": float(np.mean([e.value for e in estimates])),
+                    f"{part}_low": estimates[0].low if one else np.nan, f"{part}_high": estimates[0].high if one else np.nan,
+                    f"{part}_chance": estimates[0].chance, f"{part}_floor": estimates[0].floor,
+                    f"{part}_seeds": [e.value for e in estimates]}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cell(row, part: str) -> str:
+    get = lambda name: getattr(row, f"{part}_{name}")
+    value = f"{100 * get('value'):.1f}"
+    if np.isfinite(get("low")):
+        return f"{value} [{100 * get('low'):.1f}, {100 * get('high'):.1f}]"
+    return f"{value} ({' / '.join(f'{100 * v:.1f}' for v in get('seeds'))})"
+
+
+def parts_markdown(rows: pd.DataFrame) -> str:
+    """The probe-parts table: primary, dose part, identity part with chance and floor (in %)."""
+    head = (f"| entry | primary | dose part | identity part | chance (primary / dose / identity) | query-blind floor (primary / dose / identity) |\n"
+            "|---|---|---|---|---|---|\n")
+    fmt = lambda x: "–" if x is None or not np.isfinite(x) else f"{100 * x:.1f}"
+    lines = [f"| `{r.entry}` | {_cell(r, 'primary')} | {_cell(r, 'dose')} | {_cell(r, 'identity')} "
+             f"| {fmt(r.primary_chance)} / {fmt(r.dose_chance)} / {fmt(r.identity_chance)} "
+             f"| {fmt(r.primary_floor)} / {fmt(r.dose_floor)} / {fmt(r.identity_floor)} |" for r in rows.itertuples(index=False)]
+    return head + "\n".join(lines) + "\n"
+
+
+def probe_parts_section(v1: Path, v2: Path, submissions: Path, report: dict) -> str:
+    """The committed entries of v1 and v2 scored on both parts of the primary metric."""
+    texts, report["probe_parts"] = [], {}
+    for root in (v2, v1):
+        name = read_fold_set(root).name if is_fold_set(root) else read_manifest(root).name
+        entries = board_entries(submissions, name)
+        order = sorted(entries, key=lambda e: (not e.startswith("probe-"), e))
+        rows = parts_rows(root, {e: entries[e] for e in order})
+        report["probe_parts"][name] = rows.to_dict(orient="records")
+        texts.append(f"**{name}** (primary: unseen_molecules, active queries, macro top-5%; identity top-5% ranks the molecule among the "
+                     "candidates at the true dose; in %, 95 % interval over molecules for one-seed entries, per-seed values in parentheses "
+                     "for entries with several seeds):\n\n" + parts_markdown(rows))
+    return "\n".join(texts)
+
+
+def cached(name: str, key: dict, cache: Path | None, compute: Callable[[dict], str], report: dict, *, recompute: bool = False) -> str:
+    """A section's text, from ``cache`` when a run with the same ``key`` stored it, else computed and stored.
+
+    key: what the section depends on (fingerprints, seeds, scorer version, file digests); compute(report)
+    fills report's entries and returns the text. The stored JSON holds the text and those entries.
+    recompute: compute even when stored (and store again); cache None: never stored."""
+    path = None if cache is None else cache / f"{name}-{hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]}.json"
+    if path is not None and path.is_file() and not recompute:
+        stored = json.loads(path.read_text())
+        report.update(stored["report"])
+        return stored["text"]
+    part: dict = {}
+    text = compute(part)
+    report.update(part)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text(json.dumps({"key": key, "text": text, "report": part}, indent=1, default=str), path)
+    return text
+
+
+def file_digests(submissions: Path, names: list[str]) -> dict[str, str]:
+    """relative path -> sha256 of every parquet file of the entries of benchmarks ``names``."""
+    out = {}
+    for name in names:
+        for entry, seeds in board_entries(submissions, name).items():
+            for files in seeds.values():
+                for f in files:
+                    out[str(f.relative_to(submissions))] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
+SECTIONS = {"address-dose": ("data.md",), "cytotoxicity": ("activity.md",), "calibration": ("activity.md",), "activity-card": ("data.md",),
+            "probe-parts": ("data.md",)}
 
 
 def write_docs(texts: dict[str, str]) -> None:
@@ -273,15 +397,28 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--write-docs", action="store_true", help="replace the marked sections of site/data.md and site/activity.md")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--submissions", type=Path, default=Path(__file__).resolve().parent.parent / "submissions")
+    parser.add_argument("--cache", type=Path, default=home() / "diagnostics", help="folder of cached sections (keyed by fingerprint)")
+    parser.add_argument("--recompute", action="store_true", help="ignore cached sections (they are stored again)")
+    parser.add_argument("--sections", nargs="+", default=["address-dose", "cytotoxicity", "calibration", "probe-parts"])
     args = parser.parse_args()
     report: dict = {"load_average": os.getloadavg(), "v1": read_manifest(args.v1).fingerprint, "v2": read_fold_set(args.v2).fingerprint}
-    wells = curated_cell_injury()
-    texts = {
-        "address-dose": address_section(wells, args.v1, args.v2, report),
-        "cytotoxicity": cytotoxicity_section(wells, args.v2, report),
-        "calibration": calibration_section(wells, args.v2, args.seeds, report),
+    base = {"v1": report["v1"], "v2": report["v2"], "scorer": SCORER_VERSION, "code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]}
+    lazy: dict = {}
+    wells = lambda: lazy.setdefault("wells", curated_cell_injury())
+    computes = {
+        "address-dose": (base, lambda r: address_section(wells(), args.v1, args.v2, r)),
+        "cytotoxicity": (base, lambda r: cytotoxicity_section(wells(), args.v2, r)),
+        "calibration": (base | {"seeds": args.seeds}, lambda r: calibration_section(wells(), args.v2, args.seeds, r)),
+        "probe-parts": (base | {"files": file_digests(args.submissions, ["cell-injury-v1", "cell-injury-v2"])},
+                        lambda r: probe_parts_section(args.v1, args.v2, args.submissions, r)),
     }
-    texts["activity-card"] = activity_card(report)
+    texts = {}
+    for name in args.sections:
+        key, compute = computes[name]
+        texts[name] = cached(name, key | {"section": name}, args.cache, compute, report, recompute=args.recompute)
+    if "cytotoxicity" in report and "calibration" in report:
+        texts["activity-card"] = activity_card(report)
     stamp = f"<!-- generated by perf/report_diagnostics.py from cell-injury-v1 {report['v1'][:12]} and cell-injury-v2 {report['v2'][:12]} -->\n"
     texts = {name: stamp + text for name, text in texts.items()}
     for name, text in texts.items():

@@ -204,7 +204,10 @@ def compare_command(
     out: Optional[Path] = typer.Option(None, help="Also write the comparison JSON here."),
     as_json: bool = _JSON,
     force: bool = _FORCE,
-    bootstrap: int = _BOOTSTRAP,
+    bootstrap: Optional[int] = typer.Option(
+        None, "--bootstrap", min=0, help="Bootstrap resamples over molecules (and seeds); default: enough for the Holm family "
+        "of secondary cells to reach a verdict (p-values are floored at 1/(resamples+1)).",
+    ),
     seed: int = _SEED,
 ) -> None:
     """Is a better than, worse than, or tied with b? Primary metric: paired bootstrap over molecules; other cells Holm-adjusted."""
