@@ -79,9 +79,14 @@ def write_text(text: str, path: str | os.PathLike) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def json_text(obj) -> str:
+    """``obj`` as the text :func:`write_json` writes: sorted, indented, strict JSON, one final newline."""
+    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
 def write_json(obj, path: str | os.PathLike) -> None:
     """Write ``obj`` as sorted, indented, strict JSON (NaN or infinity is an error), atomically."""
-    write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n", path)
+    write_text(json_text(obj), path)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

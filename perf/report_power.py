@@ -60,8 +60,8 @@ def main() -> None:
                if (p / "metadata.yaml").is_file() and yaml.safe_load((p / "metadata.yaml").read_text())["benchmark"] == name}
     report: dict = {"load_average": os.getloadavg(), "benchmark": name, "entries": {}, "pairs": {}}
     print(f"## Entries ({name}, {args.bootstrap} resamples)\n")
-    print("| entry | seeds | per-seed values | value | molecules only | molecules and seeds | variance sum (from results) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| entry | per seed | value | molecules only | molecules and seeds | variance sum |")
+    print("|---|---|---|---|---|---|")
     for entry in args.top:
         seeds = entries[entry]
         files = [f for fs in seeds.values() for f in fs]
@@ -71,11 +71,11 @@ def main() -> None:
         summed = seed_interval(results)
         half_mol = 1.959964 * boot.se_molecules
         report["entries"][entry] = {"bootstrap": boot.__dict__, "variance_sum": summed.__dict__, "seconds": round(time.perf_counter() - t, 1)}
-        print(f"| `{entry}` | {boot.n_seeds} | {' / '.join(pct(v) for v in boot.values)} | {pct(boot.value)} | ± {pct(half_mol)} (se {pct(boot.se_molecules)}) "
-              f"| [{pct(boot.low)}, {pct(boot.high)}] (se {pct(boot.se)}) | [{pct(summed.low)}, {pct(summed.high)}] (se {pct(summed.se)}) |")
+        print(f"| {entry.removesuffix('-v2')} | {' / '.join(pct(v) for v in boot.values)} | {pct(boot.value)} | ± {pct(half_mol)} "
+              f"| [{pct(boot.low)}, {pct(boot.high)}] | [{pct(summed.low)}, {pct(summed.high)}] |")
     print("\n## Pairs\n")
-    print("| a | b | a − b | runs averaged: interval (half-width) | runs resampled: interval (half-width) | MDE (80 %) | verdict |")
-    print("|---|---|---|---|---|---|---|")
+    print("| a vs b | a − b | runs averaged | runs resampled | MDE (80 %) | verdict |")
+    print("|---|---|---|---|---|---|")
     resampled = []
     for a, b in itertools.combinations(args.top, 2):
         fa = [f for fs in entries[a].values() for f in fs]
@@ -84,8 +84,8 @@ def main() -> None:
         res = compare_entries(fa, fb, benchmark=root, n_bootstrap=args.bootstrap).primary
         resampled.append(res)
         report["pairs"][f"{a} vs {b}"] = {"average": avg.model_dump(mode="json"), "resample": res.model_dump(mode="json")}
-        print(f"| `{a}` | `{b}` | {pct(res.difference)} | [{pct(avg.low)}, {pct(avg.high)}] ({pct((avg.high - avg.low) / 2)}) "
-              f"| [{pct(res.low)}, {pct(res.high)}] ({pct((res.high - res.low) / 2)}) | {pct(res.mde)} | {res.statement} |")
+        print(f"| {a.removesuffix('-v2')} vs {b.removesuffix('-v2')} | {pct(res.difference)} | [{pct(avg.low)}, {pct(avg.high)}] "
+              f"| [{pct(res.low)}, {pct(res.high)}] | {pct(res.mde)} | {res.verdict} |")
     power = board_power(resampled)
     report["board_power"] = power.__dict__
     print(f"\nBoard MDE (median over {power.pairs} pairs, runs resampled): {pct(power.mde)} points "

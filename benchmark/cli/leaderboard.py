@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -44,15 +45,48 @@ def leaderboard_build(
     site: Path = typer.Option(Path("site"), "--site", help="mkdocs docs folder; pages go to <site>/leaderboard/."),
     benchmark: list[Path] = typer.Option([], "--benchmark", help="Benchmark folder to use for its name (repeatable); default: where splits build/download put it."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Report invalid entries and build the rest instead of failing."),
+    rescore: bool = typer.Option(False, "--rescore", help="Score every entry again, ignoring the results cache (and rewrite it)."),
 ) -> None:
-    """Re-score every entry with the installed scorer and render the leaderboard pages and plots."""
+    """Re-score every entry with the installed scorer and render the leaderboard pages and plots.
+
+    Results are cached under $PHENO_BENCH_HOME/cache/results per submission file sha256, benchmark
+    fingerprint, scorer version and bootstrap options: an unchanged entry is not scored again.
+    """
     from pheno_bench.leaderboard import build
-    report = build(submissions=submissions, site=site, benchmarks=benchmark, skip_invalid=skip_invalid)
+    from pheno_bench.leaderboard.cache import ResultsCache
+
+    errors = Console(stderr=True)
+    with _progress() as (step, note):
+        cache = ResultsCache(rescore=rescore, on_note=note)
+        report = build(submissions=submissions, site=site, benchmarks=benchmark, skip_invalid=skip_invalid, cache=cache, progress=step)
     for name, entries in report.benchmarks.items():
-        console.print(f"{literal(name)}: re-scored {literal(', '.join(entries))}", highlight=False, soft_wrap=True)
+        reused = report.cached.get(name, [])
+        scored = [e for e in entries if e not in reused]
+        summary = f"re-scored {', '.join(scored)}" if scored else "re-scored none"
+        console.print(f"{literal(name)}: {literal(summary)}" + (f"; {len(reused)} unchanged from the cache" if reused else ""), highlight=False, soft_wrap=True)
     for name, why in report.skipped.items():
-        Console(stderr=True).print(f"[yellow]skipped[/] {literal(name)}: {literal(why)}", highlight=False, soft_wrap=True)
+        errors.print(f"[yellow]skipped[/] {literal(name)}: {literal(why)}", highlight=False, soft_wrap=True)
     console.print(f"wrote {literal(report.out)}; now `mkdocs build --strict` or `mkdocs serve`", highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _progress():
+    """(step, note) callbacks: a progress bar on a terminal, one plain line per step otherwise (CI)."""
+    if not console.is_terminal:
+        step = lambda done, total, line: console.print(literal(f"[{done}/{total}] {line}"), highlight=False, soft_wrap=True)
+        note = lambda line: Console(stderr=True).print(f"[yellow]{literal(line)}[/]", highlight=False, soft_wrap=True)
+        yield step, note
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("scoring entries", total=None)
+
+        def step(done: int, total: int, line: str) -> None:
+            bar.console.print(literal(line), highlight=False, soft_wrap=True)
+            bar.update(task, completed=done, total=total, description=literal(line.split(":")[0]))
+
+        yield step, lambda line: bar.console.print(f"[yellow]{literal(line)}[/]", highlight=False, soft_wrap=True)
 
 
 @app.command("init")

@@ -94,7 +94,10 @@ def select_rows(agg: pd.DataFrame, **where) -> pd.DataFrame:
 
 
 def _lookup(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, dict]:
-    return {tuple(row[k] for k in keys): row for row in frame.to_dict("records")}
+    """key -> the row as a dict (``frame.to_dict("records")``'s values, column by column: far faster on string columns)."""
+    columns = list(frame.columns)
+    rows = (dict(zip(columns, values)) for values in zip(*(frame[c].tolist() for c in columns)))
+    return {tuple(row[k] for k in keys): row for row in rows}
 
 
 def _rank_text(row: BoardRow) -> str:

@@ -10,14 +10,17 @@ are re-exported here, their earlier home).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from pheno_bench.compare import compare_entries, compare_runs
 from pheno_bench.evaluate import Evaluator
+from pheno_bench.leaderboard.cache import ResultsCache, parse_verdict, verdict_key
 from pheno_bench.leaderboard.rescore import (  # noqa: F401 (re-exported)
     DEFAULT_PRIMARY,
     KEYS,
@@ -84,11 +87,32 @@ def _needed(a: Scored, b: Scored) -> bool:
     return RANKED in (a.status, b.status) or (a.status == PROBE) != (b.status == PROBE)
 
 
-def paired_verdicts(scored: list[Scored], scorer: BenchmarkScorer | Evaluator) -> dict[tuple[str, str], Verdict]:
+def _runs_key(s: Scored) -> list:
+    """The runs a verdict pools for ``s``: (seed, [(fold, file name, sha256), ...]) for every seed with results."""
+    order = lambda item: -1 if item[0] is None else item[0]
+    return [
+        [seed, [[fold, Path(sub.path).name, sub.sha256] for fold, sub in sorted(s.submissions[seed].items(), key=order)]]
+        for seed in sorted(s.submissions) if seed in s.results
+    ]
+
+
+def _verdict_payload(verdict: Verdict | None) -> str | None:
+    """The JSON a verdict is cached as (None: not cached, a number is not finite)."""
+    if verdict is None:
+        return "null"
+    fields = {"difference": verdict.difference, "low": verdict.low, "high": verdict.high, "verdict": verdict.verdict, "method": verdict.method}
+    try:
+        return json.dumps(fields, allow_nan=False)
+    except ValueError:
+        return None
+
+
+def paired_verdicts(scored: list[Scored], scorer: BenchmarkScorer | Evaluator, *, cache: ResultsCache | None = None) -> dict[tuple[str, str], Verdict]:
     """(a, b) -> a against b on the primary metric, both orders, for the pairs the board uses.
 
     Those are every pair with a ranked entry in it (ranks, entry pages) and every entry against
     every probe ("above the probes"); two probes, or two unranked entries, are not compared.
+    cache: a verdict whose two sides' files, benchmark and scorer are unchanged is taken from it.
     """
     if isinstance(scorer, Evaluator):
         scorer = BenchmarkScorer(scorer.root)
@@ -97,7 +121,15 @@ def paired_verdicts(scored: list[Scored], scorer: BenchmarkScorer | Evaluator) -
         for b in scored[i + 1 :]:
             if not _needed(a, b):
                 continue
-            verdict = compare_primary(a, b, scorer)
+            key = verdict_key(_runs_key(a), _runs_key(b), primary=scorer.primary.id, benchmark=scorer.key) if cache is not None else None
+            hit = cache.get(key, lambda text: (parse_verdict(text),), what=f"the verdict {a.name} against {b.name}") if cache is not None else None
+            if hit is not None:
+                stored = hit[0]
+                verdict = None if stored is None else Verdict(a.name, b.name, stored.difference, stored.low, stored.high, stored.verdict, stored.method)
+            else:
+                verdict = compare_primary(a, b, scorer)
+                if cache is not None and (payload := _verdict_payload(verdict)) is not None:
+                    cache.put(key, payload)
             if verdict is not None:
                 out[a.name, b.name] = verdict
                 out[b.name, a.name] = verdict.flipped()

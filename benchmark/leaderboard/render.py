@@ -14,8 +14,9 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
@@ -23,7 +24,8 @@ import pandas as pd
 
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.io import replace_folder, write_text
-from pheno_bench.leaderboard.entries import Entry, discover, staging_folder
+from pheno_bench.leaderboard.cache import ResultsCache
+from pheno_bench.leaderboard.entries import METADATA_FILE, Entry, discover, read_metadata, staging_folder
 from pheno_bench.leaderboard.pages import (  # noqa: F401 (MIN_DOSE_MOLECULES, primary_label, split_k: re-exported)
     DETAIL_SUBSETS,
     MIN_DOSE_MOLECULES,
@@ -137,9 +139,11 @@ def _superseded(name: str, boards: set[str] | None) -> dict | None:
     return {"by": by, "why": why, "linked": boards is not None and by in boards}
 
 
-def render_benchmark(out: Path, *, scorer: BenchmarkScorer, scored: list[Scored], env: jinja2.Environment, boards: set[str] | None = None) -> None:
+def render_benchmark(out: Path, *, scorer: BenchmarkScorer, scored: list[Scored], env: jinja2.Environment, boards: set[str] | None = None,
+    cache: ResultsCache | None = None,
+) -> None:
     """Write one benchmark's pages, plots and per-seed results JSON into the folder ``out``
-    (``boards``: every benchmark of this build, for links between boards)."""
+    (``boards``: every benchmark of this build, for links between boards; verdicts from ``cache`` where unchanged)."""
     results = {(s.name, seed): r for s in scored for seed, r in s.results.items()}
     if results:
         check_comparable({f"{entry} seed {seed}": r for (entry, seed), r in results.items()})
@@ -147,7 +151,7 @@ def render_benchmark(out: Path, *, scorer: BenchmarkScorer, scored: list[Scored]
     agg = aggregate_seeds(frame) if len(frame) else frame.assign(mean=[], std=[], n=[], values=[])
     by_name = {s.name: s for s in scored}
     primary = scorer.primary
-    verdicts = paired_verdicts(scored, scorer)
+    verdicts = paired_verdicts(scored, scorer, cache=cache)
     rows = board(scored, verdicts, primary)
     row_of = {r.name: r for r in rows}
     order = [r.name for r in rows]
@@ -201,16 +205,32 @@ def render_benchmark(out: Path, *, scorer: BenchmarkScorer, scored: list[Scored]
         }
         write_text(entry_page.render(context), out / "entries" / f"{s.name}.md")
         for seed, r in s.results.items():
-            write_results(r, out / "results" / s.name / f"seed-{seed}.json")
+            if seed in s.results_json:  # the same text write_results writes, made once (or kept in the cache)
+                write_text(s.results_json[seed], out / "results" / s.name / f"seed-{seed}.json")
+            else:
+                write_results(r, out / "results" / s.name / f"seed-{seed}.json")
+
+
+def _benchmark_names(paths: Sequence[Path]) -> set[str]:
+    """The benchmarks the entries name (for the progress count; an unreadable metadata file counts for none)."""
+    names = set()
+    for path in paths:
+        try:
+            names.add(read_metadata(path / METADATA_FILE).benchmark)
+        except PhenoBenchError:
+            pass
+    return names
 
 
 @dataclass
 class BuildReport:
-    """What :func:`build` did: entries per benchmark and entries left out (with why)."""
+    """What :func:`build` did: entries per benchmark, entries left out (with why), and per benchmark
+    the entries whose every run came from the results cache (none were scored)."""
 
     out: Path
     benchmarks: dict[str, list[str]]
     skipped: dict[str, str]
+    cached: dict[str, list[str]] = field(default_factory=dict)
 
 
 def build(
@@ -219,6 +239,8 @@ def build(
     site: str | os.PathLike = "site",
     benchmarks: Sequence[str | os.PathLike] = (),
     skip_invalid: bool = False,
+    cache: ResultsCache | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> BuildReport:
     """Re-score every entry under ``submissions`` and render ``<site>/leaderboard/``.
 
@@ -227,6 +249,11 @@ def build(
     PhenoBenchError naming it, or with ``skip_invalid`` is reported and left out; if that leaves
     no valid entry at all, the build fails (an empty board is never published over the entries).
     The output folder is replaced whole, only once everything rendered.
+
+    cache: a :class:`~pheno_bench.leaderboard.cache.ResultsCache`; runs and verdicts whose files,
+    benchmark and scorer are unchanged come from it (the pages are the same bytes either way).
+    progress: called after each step (each entry, then each benchmark's verdicts and pages) with
+    (steps done, steps in all, one line saying what was done).
     """
     scorers: dict[str, BenchmarkScorer] = {}
     for folder in benchmarks:
@@ -234,18 +261,28 @@ def build(
         scorers[scorer.name] = scorer
     scored: dict[str, list[Scored]] = {}
     skipped: dict[str, str] = {}
-    for path in discover(submissions):
+    paths = discover(submissions)
+    total = len(paths) + len(_benchmark_names(paths))  # one step per entry, then one per benchmark's pages
+    for i, path in enumerate(paths, 1):
+        start = time.perf_counter()
         try:
             entry = Entry.load(path)
             name = entry.metadata.benchmark
             if name not in scorers:
                 scorers[name] = BenchmarkScorer(name)
-            result = score_entry(entry, scorers[name])
+            result = score_entry(entry, scorers[name], cache=cache)
             scored.setdefault(name, []).append(result)
         except PhenoBenchError as exc:
             if not skip_invalid:
                 raise PhenoBenchError(f"entry {path.name!r} is invalid: {exc} (or build the rest with --skip-invalid)") from None
             skipped[path.name] = str(exc)
+            if progress:
+                progress(i, total, f"{path.name}: invalid, skipped")
+            continue
+        if progress:
+            fresh = len(result.entry.runs()) - len(result.cached)
+            what = f"scored {fresh} run{'s' * (fresh != 1)}" + (f" ({len(result.cached)} from the cache)" if result.cached else "")
+            progress(i, total, f"{path.name} ({name}): " + ("every run from the cache" if not fresh else f"{what} in {time.perf_counter() - start:.1f} s"))
     if skipped and not scored:
         raise PhenoBenchError(
             f"--skip-invalid left no valid entry ({len(skipped)} invalid: {', '.join(sorted(skipped))}); "
@@ -256,8 +293,12 @@ def build(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = staging_folder(target.parent, "leaderboard")
     try:
-        for name, entries in sorted(scored.items()):
-            render_benchmark(staging / name, scorer=scorers[name], scored=entries, env=env, boards=set(scored))
+        for j, (name, entries) in enumerate(sorted(scored.items()), 1):
+            start, before = time.perf_counter(), dict(cache.hits) if cache is not None else {}
+            render_benchmark(staging / name, scorer=scorers[name], scored=entries, env=env, boards=set(scored), cache=cache)
+            if progress:
+                reused = "" if cache is None else f", {cache.hits.get('verdict', 0) - before.get('verdict', 0)} verdicts from the cache"
+                progress(min(len(paths) + j, total), total, f"{name}: verdicts and pages in {time.perf_counter() - start:.1f} s{reused}")
         listing = [
             {"name": name, "entries": sum(s.status != PROBE for s in entries), "probes": sum(s.status == PROBE for s in entries),
              "ranked": sum(s.status == RANKED for s in entries), "scorer_version": SCORER_VERSION, "fingerprint": scorers[name].fingerprint,
@@ -268,7 +309,8 @@ def build(
         replace_folder(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return BuildReport(target, {name: [s.name for s in entries] for name, entries in sorted(scored.items())}, skipped)
+    cached = {name: [s.name for s in entries if len(s.cached) == len(s.entry.runs())] for name, entries in sorted(scored.items())} if cache is not None else {}
+    return BuildReport(target, {name: [s.name for s in entries] for name, entries in sorted(scored.items())}, skipped, cached)
 
 
 __all__ = ["BuildReport", "build", "render_benchmark", "primary_label", "split_k", "MIN_DOSE_MOLECULES", "NOT_RANKED"]

@@ -3,9 +3,10 @@
 The leaderboard never reads a claimed number: every file is re-scored by the installed scorer.
 One **run** is one seed of an entry (pooled over the folds of a fold benchmark). This module:
 the benchmark's primary metric (:class:`PrimaryMetric`), the scorer(s) of one benchmark
-(:class:`BenchmarkScorer`), an entry scored (:func:`score_entry`, :class:`Scored`) and whether it
-may be ranked (:func:`eligibility`), the tidy frame of every estimate and its seed aggregation.
-Verdicts and ranks are :mod:`.ranking`'s.
+(:class:`BenchmarkScorer`), an entry scored (:func:`score_entry`, :class:`Scored`; with a
+:class:`~.cache.ResultsCache`, a run whose files, benchmark and scorer are unchanged is taken from
+the cache instead of being scored) and whether it may be ranked (:func:`eligibility`), the tidy
+frame of every estimate and its seed aggregation. Verdicts and ranks are :mod:`.ranking`'s.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ import pandas as pd
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.evaluate import Evaluator, evaluate_folds
 from pheno_bench.folds import is_fold_set, read_fold_set
+from pheno_bench.io import json_text
+from pheno_bench.leaderboard.cache import (
+    BOOTSTRAP_SEED, N_BOOTSTRAP, CachedFile, CachedRun, ResultsCache, file_sha256, parse_run, run_key,
+)
 from pheno_bench.leaderboard.entries import METADATA_FILE, Entry, EntryMetadata
 from pheno_bench.metric_ids import parse_metric_id
 from pheno_bench.metrics import LOWER_IS_BETTER
@@ -138,27 +143,48 @@ class BenchmarkScorer:
         """One seed's results: the file's, or pooled over every fold (None when folds are missing)."""
         subs = submissions or files
         if self.fold_set is None:
-            return self.evaluator(None).evaluate(subs[None])
+            return self.evaluator(None).evaluate(subs[None], n_bootstrap=N_BOOTSTRAP, seed=BOOTSTRAP_SEED)
         if set(files) != set(self.folds):
             return None  # a partial fold set is never pooled (shown, not ranked)
         return pooled_fold_results(self, {k: subs[k] for k in self.folds})
 
+    @property
+    def key(self) -> dict:
+        """The benchmark's part of a cache key: name, version, fingerprint (a fold set's for a fold benchmark)."""
+        return {"benchmark": self.name, "version": self.version, "fingerprint": self.fingerprint}
+
 
 def pooled_fold_results(scorer: BenchmarkScorer, files: Mapping[int, object]) -> Results:
     """One model's results pooled over every fold (the scorer's :func:`pheno_bench.evaluate.evaluate_folds`)."""
-    return evaluate_folds({k: getattr(f, "path", f) for k, f in files.items()}, benchmark=scorer.root)
+    return evaluate_folds({k: getattr(f, "path", f) for k, f in files.items()}, benchmark=scorer.root, n_bootstrap=N_BOOTSTRAP, seed=BOOTSTRAP_SEED)
 
 
 # --- scored entries ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A submission file whose run came from the cache (not read): its path and sha256.
+
+    A path-like: :meth:`pheno_bench.scoring.Scorer.read` reads and validates it when a verdict needs it.
+    """
+
+    path: Path
+    sha256: str
+
+    def __fspath__(self) -> str:
+        return str(self.path)
 
 
 @dataclass
 class Scored:
     """One entry scored by the installed scorer.
 
-    submissions: seed -> fold -> validated submission; results: seed -> Results (pooled over
-    folds; absent for a seed whose folds are incomplete); status: ranked | probe | not ranked,
-    with the reason.
+    submissions: seed -> fold -> validated submission (a :class:`FileRef` for a run taken from the
+    cache); results: seed -> Results (pooled over folds; absent for a seed whose folds are
+    incomplete); status: ranked | probe | not ranked, with the reason; cached: the seeds whose
+    results came from the cache; keys: seed -> its run's cache key (files and sha256s); results_json:
+    seed -> its results as the JSON text published (kept when a cache is used, written as is).
     """
 
     entry: Entry
@@ -167,6 +193,9 @@ class Scored:
     status: str = RANKED
     reason: str = ""
     flags: list[str] = field(default_factory=list)
+    cached: list[int] = field(default_factory=list)
+    keys: dict[int, dict] = field(default_factory=dict)
+    results_json: dict[int, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -189,31 +218,68 @@ def eligibility(meta: EntryMetadata, folds: list[int] | None) -> tuple[str, str]
     return RANKED, ""
 
 
-def score_entry(entry: Entry, scorer: BenchmarkScorer | Evaluator) -> Scored:
-    """Validate and score every file of ``entry``; seeds are pooled over folds for a fold benchmark."""
+def score_entry(entry: Entry, scorer: BenchmarkScorer | Evaluator, *, cache: ResultsCache | None = None) -> Scored:
+    """Validate and score every file of ``entry``; seeds are pooled over folds for a fold benchmark.
+
+    cache: runs whose key (files' sha256, benchmark fingerprint, scorer and package versions,
+    bootstrap) has a valid record are taken from it without reading their files; the others are
+    read, scored and stored. The entry-level checks (same splits in every file, no copied seeds)
+    run on every file either way.
+    """
     if isinstance(scorer, Evaluator):
         scorer = BenchmarkScorer(scorer.root)
     scorer.check_metadata(entry.metadata, where=str(entry.path / METADATA_FILE))
-    submissions = {
-        seed: {fold: scorer.evaluator(fold).read(path) for fold, path in per_fold.items()}
-        for seed, per_fold in entry.runs().items()
-    }
-    covered = {(seed, fold): tuple(sorted(sub.splits)) for seed, per_fold in submissions.items() for fold, sub in per_fold.items()}
+    runs = entry.runs()
+    keys: dict[int, dict] = {}
+    cached: dict[int, CachedRun] = {}
+    if cache is not None:
+        for seed, per_fold in runs.items():
+            shas = {fold: file_sha256(path, scorer.evaluator(fold).limits) for fold, path in per_fold.items()}
+            keys[seed] = run_key(scorer.key, per_fold, shas)
+            hit = cache.get(keys[seed], lambda text, key=keys[seed]: parse_run(key, text), what=f"entry {entry.name} seed {seed}")
+            if hit is not None:
+                cached[seed] = hit
+    submissions: dict[int, dict[int | None, object]] = {}
+    files: dict[tuple[int, int | None], CachedFile] = {}
+    for seed, per_fold in runs.items():
+        if seed in cached:
+            submissions[seed] = {f.fold: FileRef(per_fold[f.fold], f.sha256) for f in cached[seed].files}
+            files.update({(seed, f.fold): f for f in cached[seed].files})
+            continue
+        submissions[seed] = {fold: scorer.evaluator(fold).read(path) for fold, path in per_fold.items()}
+        for fold, sub in submissions[seed].items():
+            files[seed, fold] = CachedFile(fold=fold, file=sub.path.name, sha256=sub.sha256, splits=sorted(sub.splits), embeddings=_embedding_digest(sub))
+    covered = {run: tuple(f.splits) for run, f in files.items()}
     if len(set(covered.values())) > 1:
         shown = {f"seed {s}" + (f" fold {f}" if f is not None else ""): list(c) for (s, f), c in covered.items()}
         raise PhenoBenchError(
             f"{entry.path}: the seed files cover different test splits ({shown}); "
             "every seed (and fold) of an entry must embed the same splits"
         )
-    _refuse_copied_seeds(entry, submissions)
-    results = {}
+    _refuse_copied_seeds(entry, {run: f.embeddings for run, f in files.items()})
+    results, texts = {}, {}
     for seed, per_fold in submissions.items():
-        r = scorer.score_run(entry.runs()[seed], per_fold)
+        if seed in cached:
+            record = cached[seed]
+            r = record.results
+        else:
+            r = scorer.score_run(runs[seed], per_fold)
+            if cache is not None:
+                text = None if r is None else json_text(r.model_dump(mode="json"))
+                record = CachedRun(files=[files[seed, fold] for fold in sorted(per_fold, key=_fold_order)], results=r, published=text)
+                if {fold: sha for fold, _, sha in keys[seed]["files"]} == {fold: sub.sha256 for fold, sub in per_fold.items()}:
+                    cache.put(keys[seed], record.model_dump_json())  # only when the bytes scored are the bytes keyed
         if r is not None:
             results[seed] = r
+            if cache is not None:
+                texts[seed] = record.published
     status, reason = eligibility(entry.metadata, scorer.folds)
     flags = sorted({f"{split}: {flag}" for r in results.values() for split, sr in r.splits.items() for flag in sr.flags})
-    return Scored(entry, submissions, results, status, reason, flags)
+    return Scored(entry, submissions, results, status, reason, flags, cached=sorted(cached), keys=keys, results_json=texts)
+
+
+def _fold_order(fold: int | None) -> int:
+    return -1 if fold is None else fold
 
 
 def _embedding_digest(submission) -> str:
@@ -229,17 +295,17 @@ def _embedding_digest(submission) -> str:
     return digest.hexdigest()
 
 
-def _refuse_copied_seeds(entry: Entry, submissions: Mapping) -> None:
+def _refuse_copied_seeds(entry: Entry, digests: Mapping[tuple[int, int | None], str]) -> None:
     """Two seeds of one fold with identical embeddings are one run copied: they would fake replication
-    (the ranking rule asks for several seeds), so the entry is refused."""
-    folds = {fold for per_fold in submissions.values() for fold in per_fold}
-    for fold in sorted(folds, key=lambda f: -1 if f is None else f):
+    (the ranking rule asks for several seeds), so the entry is refused.
+
+    digests: (seed, fold) -> sha256 of that file's embeddings (:func:`_embedding_digest`).
+    """
+    folds = {fold for _, fold in digests}
+    for fold in sorted(folds, key=_fold_order):
         seen: dict[str, int] = {}
-        for seed in sorted(submissions):
-            sub = submissions[seed].get(fold)
-            if sub is None:
-                continue
-            key = _embedding_digest(sub)
+        for seed in sorted(s for s, f in digests if f == fold):
+            key = digests[seed, fold]
             if key in seen:
                 where = f" (fold {fold})" if fold is not None else ""
                 raise PhenoBenchError(
@@ -308,5 +374,9 @@ def aggregate_seeds(frame: pd.DataFrame) -> pd.DataFrame:
         low=("low", "min"), high=("high", "max"), chance=("chance", "first"),
         n_queries=("n_queries", "first"), n_molecules=("n_molecules", "first"), status=("status", "first"),
     )
-    out["values"] = grouped["value"].agg(list)
+    # per-seed values in seed order: the rows of each group (numbered in the output's order) taken consecutively
+    codes = grouped.ngroup().to_numpy()
+    values = frame["value"].to_numpy(dtype=float)[np.argsort(codes, kind="stable")]
+    bounds = np.cumsum(np.bincount(codes, minlength=len(out)))[:-1]
+    out["values"] = [v.tolist() for v in np.split(values, bounds)]
     return out.reset_index()

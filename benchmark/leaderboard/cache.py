@@ -1,0 +1,217 @@
+"""The leaderboard's results cache: an unchanged entry is never scored twice.
+
+``leaderboard build`` re-scores every entry with the installed scorer. What a run of an entry
+(one seed; every fold of it for a fold benchmark) scores to depends only on its files' bytes, the
+benchmark, the scorer and the bootstrap options, so the results are kept under
+``<home>/cache/results/`` (:func:`pheno_bench.paths.home`), one JSON record per **key**:
+
+- a run: the run's files (fold, file name, sha256 of the bytes), the benchmark's name, version
+  and fingerprint, the scorer version, the package version and the bootstrap options;
+- a verdict (:mod:`.ranking`): both entries' run keys, the primary metric and the same versions.
+
+A changed file, benchmark fingerprint, scorer or package version or bootstrap option is a
+different key: everything it touches is scored again. A record is trusted only if it holds its
+own key, the sha256 of its contents matches and the contents validate against their model
+(:class:`CachedRun`, :class:`CachedVerdict`, whose results are checked against the key); otherwise
+it is ignored, one line says so, and the run is re-scored (and the record rewritten). The digest
+guards against corruption and careless edits, not against someone who can write the cache folder
+and recompute it: that person can change the installed scorer as well. Records are written
+atomically (a temporary file renamed into place).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pheno_bench.errors import PhenoBenchError
+from pheno_bench.io import write_text
+from pheno_bench.paths import home
+from pheno_bench.results import Results
+from pheno_bench.safe_read import open_regular, sha256_of
+from pheno_bench.scoring import SCORER_VERSION
+from pheno_bench.submission import Limits
+from pheno_bench.version import __version__
+
+#: The record layout; a new layout is a new key (old records are never read as new ones).
+CACHE_FORMAT = 1
+#: The bootstrap every leaderboard number uses (the scorer's defaults, stated once here).
+N_BOOTSTRAP, BOOTSTRAP_SEED = 1000, 0
+
+T = TypeVar("T")
+
+
+def cache_folder() -> Path:
+    """Where the records live: ``<home>/cache/results``."""
+    return home() / "cache" / "results"
+
+
+def file_sha256(path: Path, limits: Limits | None = None) -> str:
+    """sha256 of a submission file's bytes (a regular file within the size cap, as the reader demands)."""
+    with open_regular(Path(path), max_bytes=(limits or Limits()).max_bytes) as handle:
+        return sha256_of(handle)
+
+
+def _canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(_canonical(obj).encode()).hexdigest()
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CachedFile(_Record):
+    """What the entry-level checks need from one file without reading it again."""
+
+    fold: int | None
+    file: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    splits: list[str] = Field(description="the test splits the file embeds")
+    embeddings: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of its embeddings alone (copied-seed check)")
+
+
+class CachedRun(_Record):
+    """One run's record: its files and its results (None: a fold run that misses folds), as the
+    model's JSON (fields in the scorer's order) and as the text the leaderboard publishes
+    (:func:`pheno_bench.io.json_text`: keys sorted, indented)."""
+
+    files: list[CachedFile]
+    results: Results | None
+    published: str | None
+
+
+class CachedVerdict(_Record):
+    """One paired verdict on the primary metric (a against b; None: nothing to compare)."""
+
+    difference: float
+    low: float | None
+    high: float | None
+    verdict: Literal["better", "worse", "tied"]
+    method: str
+
+
+def run_key(benchmark: Mapping[str, object], files: Mapping[int | None, Path], shas: Mapping[int | None, str]) -> dict:
+    """The key of one run: its files (fold, name, sha256), the benchmark and every version that changes a number."""
+    return {
+        "kind": "run", "format": CACHE_FORMAT, **benchmark, "scorer_version": SCORER_VERSION, "pheno_bench_version": __version__,
+        "bootstrap": {"n_resamples": N_BOOTSTRAP, "seed": BOOTSTRAP_SEED},
+        "files": [[fold, Path(files[fold]).name, shas[fold]] for fold in sorted(files, key=lambda f: -1 if f is None else f)],
+    }
+
+
+def verdict_key(a: list, b: list, *, primary: str, benchmark: Mapping[str, object]) -> dict:
+    """The key of a verdict: each side's runs ((seed, run files) in seed order), the primary metric, the versions."""
+    return {
+        "kind": "verdict", "format": CACHE_FORMAT, **benchmark, "scorer_version": SCORER_VERSION, "pheno_bench_version": __version__,
+        "bootstrap": {"n_resamples": N_BOOTSTRAP, "seed": BOOTSTRAP_SEED}, "primary": primary, "a": a, "b": b,
+    }
+
+
+@dataclass
+class ResultsCache:
+    """Records keyed by :func:`run_key` / :func:`verdict_key` in ``folder`` (default :func:`cache_folder`).
+
+    rescore: never read a record (score everything again, and rewrite the records). on_note: called
+    with one line when a record is ignored as corrupt or tampered (the line is also kept in ``notes``).
+    ``hits`` / ``misses`` count lookups per kind ("run", "verdict").
+    """
+
+    folder: Path | None = None
+    rescore: bool = False
+    on_note: Callable[[str], None] | None = None
+    notes: list[str] = field(default_factory=list)
+    hits: dict[str, int] = field(default_factory=dict)
+    misses: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.folder = Path(self.folder) if self.folder is not None else cache_folder()
+
+    def path(self, key: Mapping) -> Path:
+        """The record file of ``key``: ``<folder>/<kind>/<sha256 of the key>.json``."""
+        return self.folder / str(key["kind"]) / f"{_digest(key)}.json"
+
+    def _note(self, line: str) -> None:
+        self.notes.append(line)
+        if self.on_note is not None:
+            self.on_note(line)
+
+    def get(self, key: Mapping, parse: Callable[[str], T], *, what: str) -> T | None:
+        """The payload stored under ``key``, parsed and validated by ``parse``; None when absent,
+        when re-scoring, or when the record does not check out (then one line says so)."""
+        kind = str(key["kind"])
+        path = self.path(key)
+        if self.rescore or not path.is_file():
+            self.misses[kind] = self.misses.get(kind, 0) + 1
+            return None
+        try:
+            if not path.is_file() or path.is_symlink():
+                raise ValueError("not a regular file")
+            record = json.loads(path.read_bytes())
+            if not isinstance(record, dict) or set(record) != {"key", "payload", "sha256"}:
+                raise ValueError("not a cache record")
+            if record["key"] != json.loads(_canonical(key)):
+                raise ValueError("it holds another key")
+            if not isinstance(record["payload"], str) or record["sha256"] != _digest({"key": record["key"], "payload": record["payload"]}):
+                raise ValueError("its contents do not match their sha256")
+            value = parse(record["payload"])
+        except (OSError, ValueError, TypeError, ValidationError, PhenoBenchError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self._note(f"cache record {path} ignored ({reason}): re-scoring {what}")
+            self.misses[kind] = self.misses.get(kind, 0) + 1
+            return None
+        self.hits[kind] = self.hits.get(kind, 0) + 1
+        return value
+
+    def put(self, key: Mapping, payload: str) -> Path:
+        """Store ``payload`` (a JSON text) under ``key``, atomically."""
+        key = json.loads(_canonical(key))
+        record = {"key": key, "payload": payload, "sha256": _digest({"key": key, "payload": payload})}
+        path = self.path(key)
+        write_text(json.dumps(record, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n", path)
+        return path
+
+
+def parse_run(key: Mapping, payload: str) -> CachedRun:
+    """A run record validated against its key: the same files, and results (validated by the
+    :class:`~pheno_bench.results.Results` model) of this scorer, benchmark and bootstrap."""
+    run = CachedRun.model_validate_json(payload)
+    if [[f.fold, f.file, f.sha256] for f in run.files] != key["files"]:
+        raise ValueError("its files are not the key's")
+    r = run.results
+    if (r is None) != (run.published is None) or (r is not None and json.loads(run.published) != r.model_dump(mode="json")):
+        raise ValueError("its published text is not its results")
+    if r is not None:
+        if r.scorer_version != SCORER_VERSION or r.pheno_bench_version != __version__:
+            raise ValueError(f"results of scorer {r.scorer_version} (package {r.pheno_bench_version})")
+        if r.benchmark.fingerprint != key["fingerprint"] or r.benchmark.name != key["benchmark"]:
+            raise ValueError("results of another benchmark")
+        if (r.bootstrap.n_resamples, r.bootstrap.seed) != (N_BOOTSTRAP, BOOTSTRAP_SEED):
+            raise ValueError("results of another bootstrap")
+        scored = {s.sha256 for s in [r.submission, *r.submissions]}
+        if not {f.sha256 for f in run.files} <= scored:
+            raise ValueError("results of other files")
+    return run
+
+
+def parse_verdict(payload: str) -> CachedVerdict | None:
+    """A verdict record's payload (``null``: nothing to compare)."""
+    if json.loads(payload) is None:
+        return None
+    return CachedVerdict.model_validate_json(payload)
+
+
+__all__ = [
+    "BOOTSTRAP_SEED", "CACHE_FORMAT", "N_BOOTSTRAP", "CachedFile", "CachedRun", "CachedVerdict", "ResultsCache", "cache_folder",
+    "file_sha256", "parse_run", "parse_verdict", "run_key", "verdict_key",
+]
