@@ -506,3 +506,24 @@ def test_control_characters_in_entry_strings_are_shown_escaped_on_pages():
     page = environment().from_string("{{ name }}|{{ other }}").render(name="evil\x1b[31mred\x07", other="<b>\u200b</b>")
     assert "\x1b" not in page and "\x07" not in page and "\u200b" not in page
     assert page == "evil\\x1b[31mred\\x07|&lt;b&gt;\\u200b&lt;/b&gt;"
+
+
+def test_board_states_its_power_and_entry_pages_bound_every_verdict(built, synthetic_v1):
+    """Issue 20: the board gives its minimum detectable difference (80 % power) from its own paired
+    verdicts, and a "tied" on an entry page carries its bound, never reads as "equal"."""
+    from pheno_bench.leaderboard import BenchmarkScorer, Entry, discover, paired_verdicts, score_entry
+    from pheno_bench.metrics import CI_LEVEL
+    from pheno_bench.power import minimum_detectable_difference, se_from_interval
+
+    root, page = built
+    scorer = BenchmarkScorer(synthetic_v1)
+    scored = [score_entry(Entry.load(f), scorer) for f in discover(root / "submissions")]
+    pairs = {tuple(sorted(k)): v for k, v in paired_verdicts(scored, scorer).items()}
+    mdes = sorted(minimum_detectable_difference(se_from_interval(v.low, v.high, CI_LEVEL)) for v in pairs.values() if v.low is not None)
+    median = float(np.median(mdes))  # by hand: 2.80 x the SE each 95 % interval implies, median over the pairs
+    match = re.search(r"\*\*Power\.\*\* .*? is\s+\*\*([0-9.]+) points\*\* \(median over (\d+) pairs", page, re.S)
+    assert match and int(match.group(2)) == len(mdes)
+    assert float(match.group(1)) == pytest.approx(100 * median, abs=0.05)
+    entry_page = (root / "site/leaderboard/synthetic-v1/entries/fair.md").read_text()
+    tied = re.search(r'<tr data-other="fair-twin" data-verdict="tied">.*?<small>([^<]+)</small>', entry_page)
+    assert tied and tied.group(1).startswith("this entry is at most") and "better and at most" in tied.group(1)

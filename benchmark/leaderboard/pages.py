@@ -11,6 +11,7 @@ import pandas as pd
 from pheno_bench.leaderboard.ranking import BoardRow
 from pheno_bench.leaderboard.rescore import KEYS, PROBE, BenchmarkScorer, PrimaryMetric, Scored, results_frame
 from pheno_bench.leaderboard.verification import verification_status
+from pheno_bench.power import verdict_statement
 from pheno_bench.metric_ids import HEADERS, SUBSET_ORDER, TOP_K_PERCENT, k_of_folds, metric_label
 from pheno_bench.metrics import DOSE_IDENTITY, METRICS, RETRIEVAL_METRICS
 from pheno_bench.results import dose_sort_key
@@ -234,6 +235,8 @@ def verdicts_context(name: str, verdicts, scored: dict[str, Scored], rows: dict[
             "other": other.name, "href": f"{other.name}.html", "status": other.status, "rank": _rank_text(other),
             "difference": f"{'+' if v.difference >= 0 else '−'}{format_value(abs(v.difference), primary.metric)}{interval}",
             "verdict": v.verdict, "method": v.method,
+            # the bound that goes with the verdict ("at most +x better and at most y worse"): tied is not equal
+            "bound": verdict_statement(v.verdict, v.low, v.high, primary.metric).split(": ", 1)[-1].replace("a is", "this entry is").replace("than b", "than it"),
         })
     return out
 

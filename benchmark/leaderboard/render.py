@@ -51,6 +51,8 @@ from pheno_bench.metric_ids import HEADERS
 from pheno_bench.results import write_results
 from pheno_bench.schema import TEST_SPLITS
 from pheno_bench.scoring import SCORER_VERSION
+from pheno_bench.metrics import LOWER_IS_BETTER
+from pheno_bench.power import board_power
 from pheno_bench.specs import SUPERSEDED
 from pheno_bench.text import format_value, printable
 
@@ -131,6 +133,17 @@ def _floor_values(scored: dict[str, Scored]) -> list[dict]:
     return [] if first is None else [{"key": "floor", "value": first.floor}]
 
 
+def _power(verdicts: dict, metric: str) -> dict | None:
+    """The board's minimum detectable difference (:func:`pheno_bench.power.board_power`) over its
+    paired verdicts, each unordered pair once, as display strings (None: no pair with an interval)."""
+    pairs = {tuple(sorted(key)): v for key, v in verdicts.items()}
+    power = board_power(pairs.values())
+    if power.mde is None:
+        return None
+    text = lambda x: format_value(x, metric) + (" points" if metric not in LOWER_IS_BETTER else "")
+    return {"mde": text(power.mde), "low": text(power.mde_min), "high": text(power.mde_max), "pairs": power.pairs}
+
+
 def _superseded(name: str, boards: set[str] | None) -> dict | None:
     """What replaces a superseded release (:data:`pheno_bench.specs.SUPERSEDED`); ``linked``: its board is in this build."""
     if name not in SUPERSEDED:
@@ -180,6 +193,7 @@ def render_benchmark(out: Path, *, scorer: BenchmarkScorer, scored: list[Scored]
         "min_seeds": MIN_SEEDS, "min_probe_seeds": MIN_PROBE_SEEDS, "min_dose_molecules": MIN_DOSE_MOLECULES,
         "method": sorted({v.method for v in verdicts.values()}),
         "n_ranked": sum(r.rank is not None for r in rows),
+        "power": _power(verdicts, primary.metric),
     }
     write_text(env.get_template("leaderboard_benchmark.md.j2").render(page), out / "index.md")
     manifest = scorer.manifest
