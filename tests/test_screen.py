@@ -6,7 +6,10 @@
 - results files: two ``evaluate`` runs keep both results; nothing replaces another submission's
   results without ``--force`` (evaluate and compare alike).
 - fold-set build/info output: one table per fold, the fold in its title, no "…" at 80 columns.
-- one flag style: list options, bare flags in ``--help``, piped help not cut, hints that are true.
+- one flag style: list options, bare flags in ``--help``, piped help not cut, hints that are true
+  (an unlisted seed file, a file for another benchmark, an entry at chance, one seed's summary).
+- the board: the primary's parts and the query-blind floor as the results JSON give them; the
+  headline plot in the table's order. Pages at 1280 px: tests/test_site_browser.py.
 """
 
 from __future__ import annotations

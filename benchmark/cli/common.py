@@ -83,9 +83,10 @@ def _takes(option: TyperOption, token: str) -> bool:
     return not token.startswith("-")
 
 
-def spread_lists(options: list[TyperOption], args: list[str]) -> list[str]:
+def spread_lists(options: list[TyperOption], args: list[str], after: dict[str, str] | None = None) -> list[str]:
     """Rewrite ``--seeds 0 1 2`` (and ``--seeds 0,1,2``) as ``--seeds 0 --seeds 1 --seeds 2`` for the
-    list options among ``options``; everything else is passed through unchanged."""
+    list options among ``options``; everything else is passed through unchanged. ``after`` (filled
+    when given): each word that followed a list of numbers -> that list's flag (``--seeds 0 x``: x)."""
     lists = {name: option for option in options if option.multiple for name in option.opts}
     out: list[str] = []
     current: str | None = None
@@ -111,6 +112,8 @@ def spread_lists(options: list[TyperOption], args: list[str]) -> list[str]:
             continue
         if current is not None and not given:
             out.append(current)
+        if current is not None and given and _element(lists[current]) is int and not token.startswith("-") and after is not None:
+            after.setdefault(token, current)  # a word after numbers: an argument, or a mistyped number
         current = None
         out.append(token)
     if current is not None and not given:
@@ -123,4 +126,14 @@ class ListOptions(TyperCommand):
 
     def parse_args(self, ctx, args: list[str]) -> list[str]:
         options = [p for p in self.get_params(ctx) if isinstance(p, TyperOption)]
-        return super().parse_args(ctx, spread_lists(options, list(args)))
+        after: dict[str, str] = {}
+        try:
+            return super().parse_args(ctx, spread_lists(options, list(args), after))
+        except Exception as error:  # typer's (or click's) UsageError: re-raised as its own class
+            # `--seeds 0 x`: say what the list takes rather than "unexpected extra argument (x)"
+            message = str(getattr(error, "message", ""))
+            word = next((w for w in after if "extra argument" in message and f"({w}" in message), None)
+            if word is None or type(error).__name__ != "UsageError":
+                raise
+            flag = after[word]
+            raise type(error)(f"{word!r} after {flag}: {flag.lstrip('-')} are non-negative integers, e.g. {flag} 0 1 2", ctx) from None
