@@ -92,6 +92,7 @@ def compare_views(
     seed: int,
     averaged: dict[str, str] | None = None,
     seeds: str = "resample",
+    primary_only: bool = False,
 ) -> tuple[PrimaryDifference | None, dict, dict[str, str], int, int]:
     """Paired comparison of two models' views (split -> view -> one View per seed run; a bare View is one run).
 
@@ -99,7 +100,8 @@ def compare_views(
     Holm family size m and the resamples B used (``n_bootstrap``, or None: :func:`holm_resamples` of m).
     ``averaged``: side -> why its seeds were averaged and not resampled (for the note); ``seeds``:
     "resample" (runs drawn with replacement in every replicate) or "average" (runs fixed: molecules only,
-    the scorer 4.0 reading, kept to measure what the seeds add)."""
+    the scorer 4.0 reading, kept to measure what the seeds add). ``primary_only``: the primary cell alone
+    (the same numbers: every split's molecule and seed draws come from their own streams; no secondary cells)."""
     if seeds not in ("resample", "average"):
         raise PhenoBenchError(f"seeds must be 'resample' or 'average', not {seeds!r}")
     if seeds == "average":
@@ -115,6 +117,8 @@ def compare_views(
             skipped[split] = "not covered by " + " and ".join(n for n, v in (("a", views_a), ("b", views_b)) if split not in v)
             continue
         cells += [(split, view, subset, part) for view in VIEWS for subset, part in scored_subsets(views_a[split][view][0], split)]
+    if primary_only:
+        cells = [c for c in cells if primary_parts is not None and c[:3] == primary_parts[:3]]
     is_primary = lambda split, view, subset, average, metric: primary_parts == (split, view, subset, average, metric)
     family = sum(not is_primary(split, view, subset, average, metric) and metric not in EXPLORATORY_METRICS
                  for split, view, subset, _ in cells for average in ("micro", "macro") for metric in METRICS)

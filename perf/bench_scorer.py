@@ -10,8 +10,8 @@ Each phase runs in a fresh subprocess so that its peak resident memory (ru_maxrs
 - score:  the scorer's exact counts (float32 screen + float64 near-tie rescoring, per query and
           averaged views, diagnostics), interleaved with the floor: the bare chunked products
           queries @ candidates.T it must do (output discarded); then the summaries (micro and
-          macro, every subset) with and without the molecule bootstrap, with today's median rank
-          and with the tie-aware median of issue 19 (wired here the way evaluate will call it).
+          macro, every subset, the scorer's tie-aware median rank) with and without the molecule
+          bootstrap: the scorer exactly as ``evaluate`` runs it, nothing patched.
 - compile: the first call of the compiled kernels in a fresh process, with numba's cache empty
           (a first install) and with it filled (every later process).
 - read:   reading and validating a submission parquet of the same size.
@@ -26,7 +26,6 @@ CPU time and the ratios of interleaved runs are steadier than wall time. The loa
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import resource
@@ -121,14 +120,12 @@ def phase_score(args) -> dict:
         out["rank"].append(seconds)
         out["counts"].append(counting[0])
     evaluate.retrieval_counts = original
-    for median in ("lower", "tied") if tie_aware_available() else ("lower",):
-        for label, n in (("summary", 0), ("summary_bootstrap", args.bootstrap)):
-            def summarise():
-                weights = bootstrap_weights(key.n_molecules, n_resamples=n, rng=np.random.default_rng(0))
-                with tie_aware_median(median == "tied"):
-                    return [summarise_view(view, key.split, weights) for view in (ranked.per_query, ranked.averaged)]
+    for label, n in (("summary", 0), ("summary_bootstrap", args.bootstrap)):
+        def summarise():
+            weights = bootstrap_weights(key.n_molecules, n_resamples=n, rng=np.random.default_rng(0))
+            return [summarise_view(view, key.split, weights) for view in (ranked.per_query, ranked.averaged)]
 
-            out[label + ("_tied" if median == "tied" else "")] = timed(summarise, args.repeats)[:2]
+        out[label] = timed(summarise, args.repeats)[:2]
     from pheno_bench.scoring import partitions
 
     out["n_subsets"] = sum(len(names) for _, _, names in partitions(ranked.per_query, key.split))
@@ -164,40 +161,6 @@ def phase_naive(args) -> dict:
     # the naive float32 sort may misorder near-ties that the scorer decides in float64
     return {"naive_s": naive_s, "scorer_s": ours_s, "same_rank_fraction": float((naive_ranks == ranks).mean()), "max_rank_difference": int(np.abs(naive_ranks - ranks).max()),
             "ties": int((counts.tied > 1).sum())}
-
-
-def tie_aware_available() -> bool:
-    import pheno_bench.metrics
-
-    return hasattr(pheno_bench.metrics, "grouped_tied_median")
-
-
-@contextlib.contextmanager
-def tie_aware_median(on: bool):
-    """evaluate.cell_estimates with the tie-aware median rank (issue 19), as scorer 4 will call it:
-    each query's tied block from its counts; chance: a full tie; the pessimistic view as before."""
-    import pheno_bench.scoring.summaries as ev
-    from pheno_bench.metrics import grouped_estimates, macro_estimates
-
-    if not on:
-        yield
-        return
-    original = ev.cell_estimates
-
-    def cell_estimates(view, codes, weights, molecule, which="values"):
-        keep = np.flatnonzero(codes >= 0)
-        present, group = np.unique(codes[keep], return_inverse=True)
-        tied = {"values": view.counts.tied[keep], "chance": np.full(keep.size, view.n_candidates), "pessimistic": None}[which]
-        values = getattr(view, which)[keep]
-        micro = grouped_estimates(values, molecule[keep], group, weights, tied=tied)
-        macro = macro_estimates(values, molecule[keep], group, weights, tied=tied)
-        return present, np.stack([micro, macro])
-
-    ev.cell_estimates = cell_estimates
-    try:
-        yield
-    finally:
-        ev.cell_estimates = original
 
 
 COMPILE_SCRIPT = """
@@ -243,14 +206,11 @@ def report(args, results: dict) -> None:
     counts = [c / mm[0] for mm, c in zip(s["matmul"], s["counts"])]
     print(f"{'  of which the exact counts (retrieval_counts)':<52}{min(s['counts']):7.2f}            {', '.join(f'{x:.2f}' for x in counts)}x the matmul; "
           f"the rest is evaluate's averaging, diagnostics and values")
-    for suffix, label in (("", "median of mid-ranks (scorer 3)"), ("_tied", "tie-aware median (issue 19)")):
-        if "summary" + suffix not in s:
-            continue
-        summary = np.asarray(s["summary" + suffix])
-        bootstrap = np.subtract(s["summary_bootstrap" + suffix], summary)
-        scoring = rank + summary
-        row(f"summaries, no bootstrap ({s['n_subsets']} subsets per view), {label}", summary)
-        row(f"bootstrap ({args.bootstrap} resamples) adds, {label}", bootstrap, f"{100 * bootstrap[0] / scoring[0]:.1f}% of scoring (CPU {100 * bootstrap[1] / scoring[1]:.1f}%)")
+    summary = np.asarray(s["summary"])
+    bootstrap = np.subtract(s["summary_bootstrap"], summary)
+    scoring = rank + summary
+    row(f"summaries, no bootstrap ({s['n_subsets']} subsets per view)", summary)
+    row(f"bootstrap ({args.bootstrap} resamples) adds", bootstrap, f"{100 * bootstrap[0] / scoring[0]:.1f}% of scoring (CPU {100 * bootstrap[1] / scoring[1]:.1f}%)")
     total = r["read"][0] + rank[0] + s["summary_bootstrap"][0]
     row(f"read + validate the submission ({r['file_mb']:.0f} MB)", r["read"])
     print(f"{'total: read, rank, summarise':<52}{total:7.2f}")
@@ -288,8 +248,6 @@ def main() -> None:
     print("uptime before:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     results = {}
     for phase in PHASES:
-        if phase == "compile" and not tie_aware_available():
-            continue
         proc = subprocess.run([sys.executable, __file__, "--phase", phase, *sys.argv[1:]], capture_output=True, text=True, check=True)
         results[phase] = json.loads(proc.stdout.strip().splitlines()[-1])
         print(phase, results[phase], flush=True)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,8 @@ from pheno_bench.version import __version__
 
 #: The record layout; a new layout is a new key (old records are never read as new ones).
 CACHE_FORMAT = 1
+#: how a verdict treats an entry's seed runs (pheno_bench.compare): part of its key, so a change re-computes it
+VERDICT_SEEDS = "resample"
 #: The bootstrap every leaderboard number uses (the scorer's defaults, stated once here).
 N_BOOTSTRAP, BOOTSTRAP_SEED = 1000, 0
 
@@ -114,7 +115,7 @@ def verdict_key(a: list, b: list, *, primary: str, benchmark: Mapping[str, objec
     """The key of a verdict: each side's runs ((seed, run files) in seed order), the primary metric, the versions."""
     return {
         "kind": "verdict", "format": CACHE_FORMAT, **benchmark, "scorer_version": SCORER_VERSION, "pheno_bench_version": __version__,
-        "bootstrap": {"n_resamples": N_BOOTSTRAP, "seed": BOOTSTRAP_SEED}, "primary": primary, "a": a, "b": b,
+        "bootstrap": {"n_resamples": N_BOOTSTRAP, "seed": BOOTSTRAP_SEED, "seeds": VERDICT_SEEDS}, "primary": primary, "a": a, "b": b,
     }
 
 

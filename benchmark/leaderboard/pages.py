@@ -264,17 +264,22 @@ def entry_context(scored: Scored, agg: pd.DataFrame, average: str) -> dict:
     per_seed_cells = _lookup(results_frame({(name, seed): r for seed, r in scored.results.items()}), ["seed", *KEYS[1:]])
     summary, per_seed, parts = [], [], {"by_dose": [], "by_scaffold": []}
     text = lambda key: _cell(cells[key]) if key in cells else "–"
+    # the first row (in the table's order) of each (split, view, kind, group, average) and of each
+    # (split, view, kind, group): dictionary look-ups instead of a boolean mask per subset
+    first_cell, first_group = {}, {}
+    for key, row in cells.items():
+        first_cell.setdefault(key[:5], row)
+        first_group.setdefault(key[:4], row)
     for split in TEST_SPLITS:
-        here = mine[(mine["split"] == split) & (mine["view"] == "per_query")]
-        groups = {kind: set(here[here["kind"] == kind]["group"]) for kind in ("subsets", *parts)}
+        groups = {kind: {g for (sp, v, k, g) in first_group if sp == split and v == "per_query" and k == kind} for kind in ("subsets", *parts)}
         if not groups["subsets"]:
             continue
         subsets = [s for s in SUBSET_ORDER if s in groups["subsets"]] + sorted(groups["subsets"] - set(SUBSET_ORDER))
         for view, avg, suffix in SUMMARY_VIEWS:
             for subset in subsets:
-                rows = mine[(mine["split"] == split) & (mine["view"] == view) & (mine["kind"] == "subsets") & (mine["group"] == subset) & (mine["average"] == avg)]
-                if len(rows):
-                    summary.append({"split": split, "subset": subset + suffix, "queries": int(rows["n_queries"].iloc[0]),
+                row = first_cell.get((split, view, "subsets", subset, avg))
+                if row is not None:
+                    summary.append({"split": split, "subset": subset + suffix, "queries": int(row["n_queries"]),
                                     "cells": [text((split, view, "subsets", subset, avg, m)) for m in METRICS]})
         seeds = sorted(scored.results)
         per_seed.append({"split": split, "rows": [
@@ -286,7 +291,7 @@ def entry_context(scored: Scored, agg: pd.DataFrame, average: str) -> dict:
             keys = sorted(groups[kind], key=dose_sort_key if kind == "by_dose" else str)
             rows = []
             for g in keys:
-                first = here[(here["kind"] == kind) & (here["group"] == g)].iloc[0]
+                first = first_group[split, "per_query", kind, g]
                 rows.append({"group": g, "queries": int(first["n_queries"]), "molecules": int(first["n_molecules"]),
                              "cells": [text((split, "per_query", kind, g, "micro", m)) for m in BREAKDOWN_METRICS]})
             parts[kind].append({"split": split, "rows": rows})
@@ -299,7 +304,7 @@ def entry_context(scored: Scored, agg: pd.DataFrame, average: str) -> dict:
         "summary_groups": summary_groups(),
         "average": average,
         "per_seed": per_seed,
-        "not_evaluated": [s for s in TEST_SPLITS if mine[mine["split"] == s].empty],
+        "not_evaluated": [s for s in TEST_SPLITS if not any(key[0] == s for key in first_group)],
         "seeds": [
             {"seed": seed, "sha256": ", ".join(f"{'' if f is None else f'fold {f}: '}{sub.sha256}" for f, sub in sorted(scored.submissions[seed].items(), key=str)),
              "results": f"../results/{name}/seed-{seed}.json" if seed in scored.results else None,
