@@ -325,6 +325,13 @@ def test_verdicts_are_the_scorers_pooled_comparison(built, synthetic_v1):
     files = lambda name: sorted((subs / name).glob("seed-*.parquet"))
     direct = compare_entries(files("fair"), files("centroid-probe"), benchmark=synthetic_v1).primary
     assert verdicts["centroid-probe"] == direct.verdict
+    # the board's verdict (the primary cell alone, from its own ranks) is compare's, number for number
+    from pheno_bench.leaderboard import BenchmarkScorer, Entry, paired_verdicts, score_entry
+
+    scorer = BenchmarkScorer(synthetic_v1)
+    scored = [score_entry(Entry.load(subs / n), scorer) for n in ("fair", "centroid-probe")]
+    board = paired_verdicts(scored, scorer)[("fair", "centroid-probe")]
+    assert (board.difference, board.low, board.high) == pytest.approx((direct.difference, direct.low, direct.high), abs=1e-12)
     assert "of 3 ranked entries" in entry_page and "(shared with fair-twin)" in entry_page
 
 
