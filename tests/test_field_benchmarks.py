@@ -4,6 +4,7 @@ ingests, curates, labels activity and writes the 5-fold set. Tampered raw files 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -196,7 +197,7 @@ def test_the_publishers_choices_are_in_the_build_log_and_splits_info(built):
     assert "ingested rxrx3-core: " in log and "negative controls EMPTY_control: 108 wells (216 CRISPR_control wells left out)" in log
     assert "repeated well_ids averaged: 2 wells (5 rows)" in log
     done = subprocess.run([sys.executable, "-c", "from pheno_bench.cli import main; main()", "splits", "info", str(built["root"])],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})  # tables follow $COLUMNS (80 under pytest)
     assert done.returncode == 0, done.stderr
     rows = done.stdout.splitlines()
     assert any("controls=['EMPTY_control']" in r and "exclude_experiments=['compound-002']" in r for r in rows), done.stdout

@@ -23,7 +23,7 @@ from rich.console import Console
 from typer.core import TyperCommand, TyperOption
 
 #: the width of tables and help when the output is not a terminal and $COLUMNS is not set
-PIPED_WIDTH = 120
+PIPED_WIDTH = 160  # as before issue 17: the sources table keeps a source's options on one line
 
 
 def output_width() -> int | None:
