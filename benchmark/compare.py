@@ -96,13 +96,10 @@ def compare_views(
     primary: str | None,
     n_bootstrap: int,
     seed: int,
-    primary_only: bool = False,
 ) -> tuple[PrimaryDifference | None, dict, dict[str, str], int]:
     """Paired comparison of two models' views (split -> view -> View); returns the primary
-    difference, split -> cell -> metric -> Difference, the splits not compared, and the Holm family size.
-    primary_only: compute the primary difference alone (the same numbers; no secondary cells)."""
+    difference, split -> cell -> metric -> Difference, the splits not compared, and the Holm family size."""
     primary_parts = parse_metric_id(primary) if primary else None
-    wanted = lambda *parts: not primary_only or (primary_parts is not None and parts == primary_parts[: len(parts)])
     raw: list[tuple[str, str, str, np.ndarray, np.ndarray]] = []  # (split, cell, metric, a rows, b rows)
     primary_diff = None
     skipped = {}
@@ -110,11 +107,9 @@ def compare_views(
         if split not in views_a or split not in views_b:
             skipped[split] = "not covered by " + " and ".join(n for n, v in (("a", views_a), ("b", views_b)) if split not in v)
             continue
-        if not wanted(split):
-            continue
         _, n_molecules = views_a[split]["per_query"].molecule_codes()
         weights = bootstrap_weights(n_molecules, n_resamples=n_bootstrap, rng=split_rng(seed, split))
-        for view in (v for v in VIEWS if wanted(split, v)):
+        for view in VIEWS:
             va, vb = views_a[split][view], views_b[split][view]
             molecule, _ = va.molecule_codes()  # sorted InChIKeys: the same codes in both views
             in_train = va.labels["in_train"].to_numpy(dtype=bool)
@@ -122,8 +117,6 @@ def compare_views(
                 if field_name != "subsets":
                     continue
                 for g, subset in enumerate(names):
-                    if not wanted(split, view, subset):
-                        continue
                     part = np.where(codes == g, 0, -1)
                     mols = np.unique(molecule[part >= 0])
                     if mols.size == 0:
@@ -214,9 +207,8 @@ def _comparison(reference, a_refs, b_refs, primary_diff, splits, skipped, family
     )
 
 
-def compare_runs(evaluator: Scorer, a_files: Sequence, b_files: Sequence, *, n_bootstrap: int = 1000, seed: int = 0, primary_only: bool = False) -> Comparison:
-    """Compare two entries of one benchmark without folds: a_files / b_files are their seed files (pooled).
-    primary_only: the primary verdict alone (``splits`` left empty)."""
+def compare_runs(evaluator: Scorer, a_files: Sequence, b_files: Sequence, *, n_bootstrap: int = 1000, seed: int = 0) -> Comparison:
+    """Compare two entries of one benchmark without folds: a_files / b_files are their seed files (pooled)."""
     subs_a = [evaluator.read(f) for f in a_files]
     subs_b = [evaluator.read(f) for f in b_files]
     views_a, views_b = {}, {}
@@ -225,7 +217,7 @@ def compare_runs(evaluator: Scorer, a_files: Sequence, b_files: Sequence, *, n_b
             views_a[split] = va
         if (vb := _split_views(evaluator, subs_b, split)) is not None:
             views_b[split] = vb
-    primary_diff, splits, skipped, family = compare_views(views_a, views_b, primary=evaluator.primary_metric, n_bootstrap=n_bootstrap, seed=seed, primary_only=primary_only)
+    primary_diff, splits, skipped, family = compare_views(views_a, views_b, primary=evaluator.primary_metric, n_bootstrap=n_bootstrap, seed=seed)
     return _comparison(evaluator.reference, [submission_ref(s) for s in subs_a], [submission_ref(s) for s in subs_b], primary_diff, splits, skipped, family, n_bootstrap, seed)
 
 

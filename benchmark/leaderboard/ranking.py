@@ -18,12 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pheno_bench.metric_ids import VIEWS, parse_metric_id
-from pheno_bench.scoring import View, pool_views
-
-from pheno_bench.compare import average_views, compare_views
+from pheno_bench.compare import compare_entries, compare_runs
 from pheno_bench.evaluate import Evaluator
-from pheno_bench.leaderboard.cache import BOOTSTRAP_SEED, N_BOOTSTRAP, ResultsCache, parse_verdict, verdict_key
+from pheno_bench.leaderboard.cache import ResultsCache, parse_verdict, verdict_key
 from pheno_bench.leaderboard.rescore import (  # noqa: F401 (re-exported)
     DEFAULT_PRIMARY,
     KEYS,
@@ -69,37 +66,20 @@ class Verdict:
 
 def compare_primary(a: Scored, b: Scored, scorer: BenchmarkScorer) -> Verdict | None:
     """a against b on the primary metric, seeds (and folds) pooled: the scorer's paired bootstrap
-    over molecules (:func:`pheno_bench.compare.compare_views`, as ``compare_runs`` / ``compare_entries``
-    pool them, the primary cell alone). None when either has no complete run.
-
-    Every file is read once per build, and only the primary metric's split of it ranked, by the
-    board's own scorers (kept across pairs)."""
+    over molecules (:mod:`pheno_bench.compare`). None when either has no complete run."""
     seeds_a = [s for s in sorted(a.submissions) if s in a.results]
     seeds_b = [s for s in sorted(b.submissions) if s in b.results]
     if not seeds_a or not seeds_b:
         return None
-    metric = scorer.evaluator(None if scorer.folds is None else scorer.folds[0]).primary_metric
-    if not metric:
-        return None
-    split = parse_metric_id(metric)[0]  # only the primary metric's split is ranked: the other cells are not computed
-    d, *_ = compare_views(
-        _pooled_views(a, seeds_a, scorer, split), _pooled_views(b, seeds_b, scorer, split), primary=metric, n_bootstrap=N_BOOTSTRAP,
-        seed=BOOTSTRAP_SEED, primary_only=True,
-    )
+    if scorer.fold_set is None:  # the scorer that already ranked these files (its ranks are cached)
+        comparison = compare_runs(scorer.evaluator(None), [a.submissions[s][None] for s in seeds_a], [b.submissions[s][None] for s in seeds_b])
+    else:
+        files = lambda x, seeds: [sub.path for s in seeds for sub in x.submissions[s].values()]
+        comparison = compare_entries(files(a, seeds_a), files(b, seeds_b), benchmark=scorer.root)
+    d = comparison.primary
     if d is None:
         return None
     return Verdict(a.name, b.name, d.difference, d.low, d.high, d.verdict, "seeds pooled" + (", folds pooled" if scorer.fold_set is not None else ""))
-
-
-def _pooled_views(x: Scored, seeds: list[int], scorer: BenchmarkScorer, split: str) -> dict[str, dict[str, View]]:
-    """{split: view -> the entry's View}: per-query values averaged over ``seeds``, then pooled over
-    the folds, as :mod:`pheno_bench.compare` does ({} when a file does not embed the split)."""
-    folds = scorer.folds or [None]
-    ranked = {k: [scorer.split_ranks(k, x.submissions[s][k], split) for s in seeds] for k in folds}
-    if any(r is None for per_fold in ranked.values() for r in per_fold):
-        return {}
-    views = {k: {view: average_views([getattr(r, view) for r in ranked[k]]) for view in VIEWS} for k in folds}
-    return {split: views[None] if scorer.folds is None else {view: pool_views([views[k][view] for k in folds], folds) for view in VIEWS}}
 
 
 def _needed(a: Scored, b: Scored) -> bool:
