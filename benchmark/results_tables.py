@@ -60,7 +60,13 @@ def primary_line(results: Results) -> str:
         return f"[bold]primary metric[/] {literal(p.label)}: too few to score{n}"
     interval = f" [{format_value(p.low, metric)}–{format_value(p.high, metric)}]" if p.low is not None else ""
     unit = "" if metric in ("mrr", "median_rank") else " %"
-    return f"[bold]primary metric[/] {literal(p.label)}: [bold]{format_value(p.value, metric)}{unit}[/]{escape(interval)}  (chance {format_value(p.chance, metric)})"
+    floor = f", query-blind floor {format_value(p.floor, metric)}" if p.floor is not None else ""
+    parts = "".join(
+        f"; {name} part {format_value(e.value, e_metric)} (chance {format_value(e.chance, e_metric)})"
+        for name, e in p.parts.items() for e_metric in ["dose_part" if name == "dose" else "identity_top_5pct"]
+    )
+    return (f"[bold]primary metric[/] {literal(p.label)}: [bold]{format_value(p.value, metric)}{unit}[/]{escape(interval)}  "
+            f"(chance {format_value(p.chance, metric)}{floor}){parts}")
 
 
 def _results_metrics(results: Results) -> list[str]:

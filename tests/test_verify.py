@@ -169,3 +169,16 @@ def test_a_trained_baseline_entry_reproduces_on_a_blind_copy(synthetic_v1, tmp_p
     assert record.passed and record.blind
     # CPU, same machine: the model trains to the same weights whatever the query ids and order
     assert record.runs[0].max_abs_difference <= 1e-9
+
+
+def test_the_primary_line_reads_the_number_against_chance_and_the_floor(synthetic_v1, tmp_path):
+    """`evaluate` prints the query-blind floor beside chance and the primary's dose and identity parts."""
+    from pheno_bench.results_tables import primary_line
+    from pheno_bench.text import format_value
+
+    evaluator = Evaluator(synthetic_v1)
+    results = evaluator.evaluate(evaluator.write_template(tmp_path / "t.parquet"), n_bootstrap=0)
+    p, metric = results.primary, results.primary.id.rsplit("/", 1)[-1]
+    line = primary_line(results)
+    assert f"(chance {format_value(p.chance, metric)}, query-blind floor {format_value(p.floor, metric)})" in line
+    assert f"dose part {format_value(p.parts['dose'].value, 'dose_part')}" in line and "identity part" in line
