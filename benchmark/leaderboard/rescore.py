@@ -30,6 +30,7 @@ from pheno_bench.metric_ids import parse_metric_id
 from pheno_bench.metrics import LOWER_IS_BETTER
 from pheno_bench.registry import locate
 from pheno_bench.results import Estimate, Results, ensure_comparable
+from pheno_bench.scoring import SplitRanks, rank_split
 from pheno_bench.specs import BENCHMARKS, PRIMARY_METRIC
 
 #: Seeds an entry needs to be ranked (probes are deterministic: one is enough).
@@ -96,6 +97,8 @@ class BenchmarkScorer:
         self.root = locate(benchmark)
         self.fold_set = read_fold_set(self.root) if is_fold_set(self.root) else None
         self._evaluators: dict[int | None, Evaluator] = {}
+        self._read: dict[tuple[int | None, str], object] = {}
+        self._split_ranks: dict[tuple[int | None, str, str], SplitRanks | None] = {}
         if self.fold_set is None:
             manifest = self.evaluator(None).manifest
             self.name, self.version, self.fingerprint = manifest.name, manifest.version, manifest.fingerprint
@@ -105,6 +108,31 @@ class BenchmarkScorer:
             self.name, self.version, self.fingerprint = fs.name, fs.version, fs.fingerprint
             declared = fs.primary_metric
         self.primary = primary_metric(self.name, declared)
+
+    def read(self, fold: int | None, file):
+        """The validated submission of ``file`` for fold ``fold``: a read submission as is; a
+        :class:`FileRef` (a run taken from the cache) read once per scorer, its sha256 checked."""
+        if not isinstance(file, FileRef):
+            return self.evaluator(fold).read(file)
+        if (fold, file.sha256) not in self._read:
+            submission = self.evaluator(fold).read(file.path)
+            if submission.sha256 != file.sha256:
+                raise PhenoBenchError(f"{file.path}: the file changed during the build (sha256 {submission.sha256}, was {file.sha256}); build again")
+            self._read[fold, file.sha256] = submission
+        return self._read[fold, file.sha256]
+
+    def split_ranks(self, fold: int | None, file, split: str) -> SplitRanks | None:
+        """The ranks of one split of ``file`` (fold ``fold``), computed once per scorer (None: the file
+        does not embed that split): what ``Scorer.rank`` computes for that split, for the verdicts,
+        which need the primary metric's split alone."""
+        submission = self.read(fold, file)
+        key = (fold, submission.sha256, split)
+        if key not in self._split_ranks:
+            emb, evaluator = submission.splits.get(split), self.evaluator(fold)
+            self._split_ranks[key] = None if emb is None else rank_split(
+                evaluator.keys[split], emb.queries, emb.candidates, similarity=submission.metadata.similarity, memory_mb=evaluator.memory_mb
+            )
+        return self._split_ranks[key]
 
     @property
     def folds(self) -> list[int] | None:
