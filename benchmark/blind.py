@@ -71,7 +71,8 @@ def _rekey(table: pa.Table, mapping: dict[str, str]) -> pa.Table:
     return table.take(pc.sort_indices(table, sort_keys=[("query_id", "ascending")]))
 
 
-def _copy_one(root: Path, public: Path, answers: Path) -> None:
+def _copy_one(root: Path, public: Path, answers: Path) -> str:
+    """Write the blind copy of the benchmark ``root``; returns the copy's fingerprint."""
     manifest = verify(root)
     public.mkdir(parents=True)
     rewritten: dict[str, Path] = {}
@@ -96,7 +97,9 @@ def _copy_one(root: Path, public: Path, answers: Path) -> None:
     for name in sorted(ALLOWED_UNLISTED - {MANIFEST}):
         if (root / name).is_file():
             shutil.copyfile(root / name, public / name)
-    write_manifest(manifest.model_copy(update={"files": files, "blind": True}), public)
+    copy = manifest.model_copy(update={"files": files, "blind": True})
+    write_manifest(copy, public)
+    return copy.fingerprint  # the sha256 of the bytes write_manifest wrote
 
 
 def make_blind_copy(benchmark: str | os.PathLike, out: str | os.PathLike) -> BlindCopy:
@@ -112,8 +115,7 @@ def make_blind_copy(benchmark: str | os.PathLike, out: str | os.PathLike) -> Bli
     fold_set = read_fold_set(root)
     entries = []
     for entry in fold_set.folds:
-        _copy_one(root / entry.path, public / entry.path, answers / entry.path)
-        fingerprint = verify(public / entry.path).fingerprint
+        fingerprint = _copy_one(root / entry.path, public / entry.path, answers / entry.path)
         entries.append(entry.model_copy(update={"fingerprint": fingerprint}))
     for name in sorted(ALLOWED_UNLISTED - {MANIFEST}):
         if (root / name).is_file():

@@ -32,7 +32,7 @@ def _cli_on_path(monkeypatch):
 def _probe_entry(benchmark: Path, out: Path, name: str = "random", seeds=(0,)) -> Path:
     from pheno_bench.baselines.probes import run_probe
 
-    run_probe(name, benchmark=benchmark, out=out, seeds=list(seeds), results_dir=out.parent / "results", log=lambda _: None)
+    run_probe(name, benchmark=benchmark, out=out, seeds=list(seeds), results_dir=out.parent.parent / "results", log=lambda _: None)
     return out
 
 
@@ -182,3 +182,17 @@ def test_the_primary_line_reads_the_number_against_chance_and_the_floor(syntheti
     line = primary_line(results)
     assert f"(chance {format_value(p.chance, metric)}, query-blind floor {format_value(p.floor, metric)})" in line
     assert f"dose part {format_value(p.parts['dose'].value, 'dose_part')}" in line and "identity part" in line
+
+
+def test_the_board_shows_the_badge_against_its_own_build(synthetic_v1, tmp_path):
+    """A record made against another build of the benchmark (another fingerprint) is stale on the board."""
+    from pheno_bench.leaderboard import build
+
+    entry = _probe_entry(synthetic_v1, tmp_path / "sub" / "probe-random-syn")
+    record = verify_entry(entry, benchmark=synthetic_v1, log=lambda _: None)
+    page = lambda: (tmp_path / "site/leaderboard/synthetic-v1/index.md").read_text()
+    build(submissions=tmp_path / "sub", site=tmp_path / "site", benchmarks=[synthetic_v1])
+    assert f"re-run ✓ {record.date}" in page()
+    (entry / "verification.json").write_text(record.model_copy(update={"fingerprint": "0" * 64}).model_dump_json())
+    build(submissions=tmp_path / "sub", site=tmp_path / "site", benchmarks=[synthetic_v1])
+    assert "re-run stale" in page() and "re-run ✓" not in page()

@@ -10,7 +10,7 @@ import pandas as pd
 
 from pheno_bench.leaderboard.ranking import BoardRow
 from pheno_bench.leaderboard.rescore import KEYS, PROBE, BenchmarkScorer, PrimaryMetric, Scored, results_frame
-from pheno_bench.leaderboard.verification import verification_status
+from pheno_bench.leaderboard.verification import VerificationStatus
 from pheno_bench.power import verdict_statement
 from pheno_bench.metric_ids import HEADERS, SUBSET_ORDER, TOP_K_PERCENT, k_of_folds, metric_label
 from pheno_bench.metrics import DOSE_IDENTITY, METRICS, RETRIEVAL_METRICS
@@ -170,7 +170,8 @@ def reference_rows(scored: dict[str, Scored], primary: PrimaryMetric) -> list[di
     return rows
 
 
-def headline_rows(rows: list[BoardRow], scored: dict[str, Scored], primary: PrimaryMetric) -> list[dict]:
+def headline_rows(rows: list[BoardRow], scored: dict[str, Scored], primary: PrimaryMetric, reruns: dict[str, VerificationStatus]) -> list[dict]:
+    """The headline table's rows; ``reruns``: each entry's re-run badge (:func:`verification_status`)."""
     n_probes = sum(r.status == PROBE and r.mean is not None for r in rows)
     out = []
     for position, row in enumerate(rows, start=1):
@@ -180,7 +181,7 @@ def headline_rows(rows: list[BoardRow], scored: dict[str, Scored], primary: Prim
         if row.low is not None and row.mean is not None:
             value += f" [{format_value(row.low, primary.metric)}, {format_value(row.high, primary.metric)}]"
         probes, probes_title = _probe_text(row, n_probes)
-        rerun = verification_status(s.entry.path)
+        rerun = reruns[row.name]
         out.append({
             "rerun": rerun.label, "rerun_state": rerun.state, "rerun_title": rerun.title,
             "entry": row.name, "href": f"entries/{row.name}.html", "model": meta.model, "kind": meta.kind, "status": row.status,
@@ -256,8 +257,8 @@ def summary_groups() -> list[dict]:
     return out
 
 
-def entry_context(scored: Scored, agg: pd.DataFrame, average: str) -> dict:
-    """Everything an entry page shows apart from its rank, as plain strings."""
+def entry_context(scored: Scored, agg: pd.DataFrame, average: str, rerun: VerificationStatus) -> dict:
+    """Everything an entry page shows apart from its rank, as plain strings; ``rerun``: its re-run badge."""
     name = scored.entry.name
     mine = agg[agg["entry"] == name]
     cells = _lookup(mine, KEYS[1:])
@@ -296,7 +297,6 @@ def entry_context(scored: Scored, agg: pd.DataFrame, average: str) -> dict:
                              "cells": [text((split, "per_query", kind, g, "micro", m)) for m in BREAKDOWN_METRICS]})
             parts[kind].append({"split": split, "rows": rows})
     meta = scored.entry.metadata
-    rerun = verification_status(scored.entry.path)
     return {
         "entry": {"name": name, **meta.model_dump(mode="json")},
         "rerun": {"label": rerun.label, "state": rerun.state, "title": rerun.title, "command": meta.verify.command if meta.verify else None},
