@@ -10,6 +10,8 @@ import numpy as np
 from numba import njit
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
+#: sample size of :func:`_ranked_pair`'s threshold
+PAIR_SAMPLE = 64
 
 
 @njit(**_JIT)
@@ -168,3 +170,132 @@ def dense_times_csr(weights, rows, indptr, indices, data, out):
             if x != 0.0:
                 for j in range(indptr[m], indptr[m + 1]):
                     o[indices[j]] += x * data[j]
+
+
+@njit(**_JIT)
+def ratio_intervals(totals, median, rank_column, q_low, q_high, groups, low, high):
+    """Percentile bounds over the resample rows (1..) of every metric of the groups ``groups``.
+
+    totals: (rows, n_groups * (c + 1)), each group's c weighted sums then its weighted count;
+    median: (rows, n_groups). Metric j of group g (j in 0..c) is median[r, g] at ``rank_column``,
+    else the ratio of its sum over the count (the same IEEE division numpy does). As
+    :func:`pheno_bench.metrics.intervals` over those values, value for value: NaN resamples
+    dropped; with ``last`` = valid - 1, the bound at quantile q is ordered[b] + (p - b) *
+    (ordered[min(b + 1, last)] - ordered[b]), p = last * q, b = floor(p); NaN when none is valid.
+    ``groups`` should be consecutive: their values in a row are adjacent, and each row is read
+    once for all of them. Writes low[g, j], high[g, j] (n_groups, c + 1)."""
+    rows = totals.shape[0]
+    width = low.shape[1]
+    c = width - 1
+    n_block = groups.shape[0]
+    buffer = np.empty((n_block, width, max(rows - 1, 1)))
+    scratch = np.empty(max(rows - 1, 1))
+    for r in range(1, rows):  # row by row: the block's groups are adjacent in a row
+        for i in range(n_block):
+            g = groups[i]
+            base = g * width
+            count = totals[r, base + c]
+            for j in range(width):
+                if j == rank_column:
+                    buffer[i, j, r - 1] = median[r, g]
+                else:
+                    buffer[i, j, r - 1] = totals[r, base + (j if j < rank_column else j - 1)] / count
+    for i in range(n_block):
+        g = groups[i]
+        for j in range(width):
+            values = buffer[i, j]
+            n = 0  # NaN (a resample without the group's molecules) dropped, the order kept
+            for r in range(rows - 1):
+                if not np.isnan(values[r]):
+                    values[n] = values[r]
+                    n += 1
+            if n == 0:
+                low[g, j] = np.nan
+                high[g, j] = np.nan
+                continue
+            low[g, j] = _quantile(values, n, q_low, scratch)
+            high[g, j] = _quantile(values, n, q_high, scratch)
+
+
+@njit(**_JIT)
+def _quantile(a, n, q, scratch):
+    """numpy's linear quantile q of a[:n] (no NaN): x_b + (p - b) * (x_b' - x_b), p = (n - 1) q,
+    b = floor(p), b' = min(b + 1, n - 1), x_k the value of rank k (0-based). a is not modified;
+    scratch: (n,) float64 workspace."""
+    last = n - 1
+    position = last * q
+    below = np.int64(np.floor(position))
+    above = min(below + 1, last)
+    if below <= last - above:  # near the bottom: the smallest values of a
+        lower, upper = _ranked_pair(a, n, below, 1.0, scratch)
+    else:  # near the top: the smallest of -a (negation is exact); rank last - above of -a is
+        upper, lower = _ranked_pair(a, n, last - above, -1.0, scratch)  # rank above of a
+        lower, upper = -lower, -upper
+        if above == below:  # q = 1: the largest value alone
+            lower = upper
+    return lower + (position - below) * (upper - lower)
+
+
+@njit(**_JIT)
+def _ranked_pair(a, n, k, sign, scratch):
+    """The values of rank k and min(k + 1, n - 1) of sign * a[:n]. The values no larger than a
+    threshold taken from an evenly spaced sample are gathered in one branch-free pass and sorted
+    (for the tails of a bootstrap, a few dozen); when that misses them, a quickselect of all n."""
+    need = min(k + 1, n - 1) + 1
+    m = 0
+    if n > 4 * PAIR_SAMPLE:
+        sample = np.empty(PAIR_SAMPLE)
+        for i in range(PAIR_SAMPLE):
+            sample[i] = sign * a[i * n // PAIR_SAMPLE]
+        sample.sort()
+        threshold = sample[min(PAIR_SAMPLE - 1, need * PAIR_SAMPLE // n + 3)]
+        for i in range(n):
+            v = sign * a[i]
+            scratch[m] = v
+            m += v <= threshold
+    if need <= m <= 8 * PAIR_SAMPLE:  # the m smallest values, and at least the `need` smallest
+        low = np.sort(scratch[:m])
+        return low[k], low[need - 1]
+    for i in range(n):
+        scratch[i] = sign * a[i]
+    _select(scratch, 0, n, k)
+    upper = scratch[k]
+    if need - 1 > k:  # the next rank: the smallest of what lies after it
+        upper = scratch[k + 1]
+        for i in range(k + 2, n):
+            if scratch[i] < upper:
+                upper = scratch[i]
+    return scratch[k], upper
+
+
+@njit(**_JIT)
+def _select(a, lo, hi, k):
+    """In place (quickselect, median-of-three pivot): a[k] becomes the value of rank k of a[lo:hi]
+    (lo <= k < hi), the values before it no larger, those after it no smaller."""
+    hi -= 1
+    while hi > lo:
+        mid = (lo + hi) >> 1
+        if a[mid] < a[lo]:
+            a[mid], a[lo] = a[lo], a[mid]
+        if a[hi] < a[lo]:
+            a[hi], a[lo] = a[lo], a[hi]
+        if a[hi] < a[mid]:
+            a[hi], a[mid] = a[mid], a[hi]
+        pivot = a[mid]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while pivot < a[j]:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return

@@ -26,7 +26,7 @@ import numpy as np
 from scipy import sparse
 from scipy.special import gammaln
 
-from pheno_bench.medians import cached, weighted_medians
+from pheno_bench.medians import cached, on_rows, weighted_medians
 from pheno_bench.ranking import RankCounts
 
 TOP_PERCENTS = (1, 5)
@@ -43,7 +43,11 @@ TOP_K_METRICS = {"top_1pct": 1, "top_5pct": 5, "molecule_top_1pct": 1, "molecule
 #: top-K% among the candidates at the true dose level only: k = ceil(K * n_level / 100), per query
 IDENTITY_METRICS = {"identity_top_1pct": 1, "identity_top_5pct": 5}
 CI_LEVEL = 0.95
-N_VALUES = len(METRICS)  # columns of a values matrix: the 5 retrieval means, the rank, the 3 dose/identity means
+N_VALUES = len(METRICS)
+#: molecule draws per block of :func:`bootstrap_weights` (8 MB of int64 at a time, not the whole table)
+BOOTSTRAP_DRAWS = 1 << 20
+#: groups per work item of :func:`_ratio_intervals`
+INTERVAL_GROUPS = 32  # columns of a values matrix: the 5 retrieval means, the rank, the 3 dose/identity means
 
 
 def metric_parts(metric: str) -> dict[str, str]:
@@ -179,10 +183,15 @@ def all_chance(n_doses: np.ndarray, n_level: np.ndarray, *, n_candidates: int) -
 def bootstrap_weights(n_molecules: int, *, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """(1 + n_resamples, n_molecules) float64: row 0 all ones (the point estimate), then the
     multiplicity of each molecule in each resample of n_molecules drawn with replacement."""
-    draws = rng.integers(0, n_molecules, size=(n_resamples, n_molecules))
-    draws += np.arange(n_resamples)[:, None] * n_molecules
-    counts = np.bincount(draws.ravel(), minlength=n_resamples * n_molecules).reshape(n_resamples, n_molecules)
-    return np.vstack([np.ones((1, n_molecules)), counts]).astype(np.float64)
+    out = np.empty((1 + n_resamples, n_molecules))
+    out[0] = 1.0
+    step = max(1, BOOTSTRAP_DRAWS // max(n_molecules, 1))
+    for start in range(0, n_resamples, step):  # a block of resamples at a time: the generator's
+        rows = min(step, n_resamples - start)  # stream is consumed in the same order, so the same draws
+        draws = rng.integers(0, n_molecules, size=(rows, n_molecules))
+        draws += np.arange(rows)[:, None] * n_molecules
+        out[1 + start : 1 + start + rows] = np.bincount(draws.ravel(), minlength=rows * n_molecules).reshape(rows, n_molecules)
+    return out
 
 
 def _pair_sums(columns: np.ndarray, molecule: np.ndarray, group: np.ndarray, n_molecules: int) -> sparse.csr_matrix:
@@ -251,7 +260,9 @@ def _with_rank(means: np.ndarray, median: np.ndarray) -> np.ndarray:
     return np.concatenate([means[..., :RANK_COLUMN], median[..., None], means[..., RANK_COLUMN:]], axis=2)
 
 
-def grouped_estimates(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, weights: np.ndarray, *, tied: np.ndarray | None = None) -> np.ndarray:
+def grouped_estimates(
+    values: np.ndarray, molecule: np.ndarray, group: np.ndarray, weights: np.ndarray, *, tied: np.ndarray | None = None, bounds: bool = False
+) -> np.ndarray:
     """(rows, n_groups, c) micro averages of every metric of every group under each row of molecule weights.
 
     values: (n, c), c >= 6, columns in METRICS order (:func:`all_values`; or the 6 of
@@ -261,6 +272,10 @@ def grouped_estimates(values: np.ndarray, molecule: np.ndarray, group: np.ndarra
     matrix product for all groups and rows). The rank column is the lower median of the mid-ranks,
     or, given ``tied`` (n,) (each query's tied block t), the tie-aware median of
     :func:`grouped_tied_median`.
+
+    bounds: instead, (2, n_groups, c) the low and high bounds of the percentile interval of each
+    estimate over the resample rows 1.. (:func:`intervals` of them, value for value), without
+    holding the (rows, n_groups, c) estimates.
     """
     means = _means_of(values)
     sums = _pair_sums(np.column_stack([means, np.ones(len(values))]), molecule, group, weights.shape[1])
@@ -268,20 +283,33 @@ def grouped_estimates(values: np.ndarray, molecule: np.ndarray, group: np.ndarra
         median, totals = grouped_lower_median(values[:, RANK_COLUMN], group, molecule, weights, extra=sums)
     else:
         median, totals = grouped_tied_median(values[:, RANK_COLUMN], tied, group, molecule, weights, extra=sums)
-    return _with_rank(_ratios(totals, len(weights), means.shape[1]), median)
+    return _ratio_intervals(totals, median) if bounds else _ratios_with_rank(totals, median)
 
 
-def _ratios(totals: np.ndarray, rows: int, c: int) -> np.ndarray:
-    """(rows, n_groups, c) weighted sums of the c mean columns over the weighted query counts."""
-    totals = totals.reshape(rows, -1, c + 1)
+def _ratios_with_rank(totals: np.ndarray, median: np.ndarray) -> np.ndarray:
+    """(rows, n_groups, c + 1) the weighted sums of the c mean columns over the weighted query counts
+    (totals: (rows, n_groups * (c + 1)), each group's c sums then its count), with ``median`` (rows,
+    n_groups) at RANK_COLUMN: written into one array (at 1,000 resamples of 400 scaffold groups
+    each intermediate copy would be another 30 MB)."""
+    rows, n_groups = median.shape
+    totals = totals.reshape(rows, n_groups, -1)
+    c = totals.shape[2] - 1
+    out = np.empty((rows, n_groups, c + 1))
+    count = totals[..., c:]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return totals[..., :c] / totals[..., c:]
+        np.divide(totals[..., :RANK_COLUMN], count, out=out[..., :RANK_COLUMN])
+        np.divide(totals[..., RANK_COLUMN:c], count, out=out[..., RANK_COLUMN + 1 :])
+    out[..., RANK_COLUMN] = median
+    return out
 
 
-def macro_estimates(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, weights: np.ndarray, *, tied: np.ndarray | None = None) -> np.ndarray:
+def macro_estimates(
+    values: np.ndarray, molecule: np.ndarray, group: np.ndarray, weights: np.ndarray, *, tied: np.ndarray | None = None, bounds: bool = False
+) -> np.ndarray:
     """(rows, n_groups, c) macro averages: each molecule's mean, then the weighted mean over the
     molecules of the group. The rank column: the lower median over molecules of each molecule's
-    lower-median rank, or, given ``tied`` (n,), the tie-aware macro median of :func:`grouped_tied_median`."""
+    lower-median rank, or, given ``tied`` (n,), the tie-aware macro median of :func:`grouped_tied_median`.
+    bounds: their interval bounds instead, as in :func:`grouped_estimates`."""
     width = int(molecule.max(initial=0)) + 1
     cells, inverse = np.unique(group.astype(np.int64) * width + molecule, return_inverse=True)
     inverse = inverse.reshape(-1)
@@ -291,25 +319,42 @@ def macro_estimates(values: np.ndarray, molecule: np.ndarray, group: np.ndarray,
     if tied is not None:
         sums = _pair_sums(np.column_stack([means, np.ones(len(means))]), cells % width, cells // width, weights.shape[1])
         median, totals = grouped_tied_median(values[:, RANK_COLUMN], tied, group, molecule, weights, macro=True, extra=sums)
-        return _with_rank(_ratios(totals, len(weights), means.shape[1]), median)
+        return _ratio_intervals(totals, median) if bounds else _ratios_with_rank(totals, median)
     order = np.lexsort((values[:, RANK_COLUMN], inverse))
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     medians = values[order, RANK_COLUMN][starts + (counts - 1) // 2]
-    return grouped_estimates(_with_rank(means[None], medians[None])[0], cells % width, cells // width, weights)
+    return grouped_estimates(_with_rank(means[None], medians[None])[0], cells % width, cells // width, weights, bounds=bounds)
 
 
-def intervals(samples: np.ndarray, level: float = CI_LEVEL) -> np.ndarray:
+def _ratio_intervals(totals: np.ndarray, median: np.ndarray, level: float = CI_LEVEL) -> np.ndarray:
+    """(2, n_groups, c + 1) :func:`intervals` over the resample rows (1..) of
+    :func:`_ratios_with_rank`'s estimates, computed group by group (each metric's ratios
+    gathered, its order statistics selected) in the worker threads, never materialised."""
+    from pheno_bench import median_kernels as kernels
+
+    rows, n_groups = median.shape
+    width = totals.shape[1] // n_groups
+    totals, median = np.ascontiguousarray(totals, dtype=np.float64), np.ascontiguousarray(median, dtype=np.float64)
+    low, high = np.empty((n_groups, width)), np.empty((n_groups, width))
+    quantiles = ((1 - level) / 2, (1 + level) / 2)
+    on_rows(lambda groups: kernels.ratio_intervals(totals, median, RANK_COLUMN, *quantiles, groups, low, high), n_groups, chunk=INTERVAL_GROUPS)
+    return np.stack([low, high])
+
+
+def intervals(samples: np.ndarray, level: float = CI_LEVEL, *, overwrite: bool = False) -> np.ndarray:
     """(2, ...) percentile interval at ``level`` over axis 0 of bootstrap samples (numpy's linear
-    quantile); resamples where a subset drew no molecule (NaN) are dropped; none left: NaN."""
+    quantile); resamples where a subset drew no molecule (NaN) are dropped; none left: NaN.
+    overwrite: reorder ``samples`` in place along axis 0 instead of copying it (same bounds)."""
     if len(samples) == 0:
         return np.full((2, *samples.shape[1:]), np.nan)
     valid = (~np.isnan(samples)).sum(axis=0)
     last = np.maximum(valid - 1, 0)
+    ordered = samples if overwrite else samples.copy()
     if (valid == len(samples)).all():  # the usual case: only the order statistics needed are placed
         ranks = [int(np.floor((len(samples) - 1) * q)) for q in ((1 - level) / 2, (1 + level) / 2)]
-        ordered = np.partition(samples, sorted({k for r in ranks for k in (r, min(r + 1, len(samples) - 1))}), axis=0)
+        ordered.partition(sorted({k for r in ranks for k in (r, min(r + 1, len(samples) - 1))}), axis=0)
     else:
-        ordered = np.sort(samples, axis=0)  # NaN last
+        ordered.sort(axis=0)  # NaN last
     bounds = []
     for q in ((1 - level) / 2, (1 + level) / 2):
         position = last * q

@@ -104,7 +104,10 @@ def scale_factors(x: np.ndarray, *, similarity: str, rows: bool) -> np.ndarray:
     Zero rows get factor 1 (they score 0 against everything: a full tie).
     """
     x = np.asarray(x)
-    peak = np.abs(x).max(axis=1).astype(np.float64) if x.size else np.zeros(len(x))
+    peak = np.zeros(len(x))
+    if x.size:  # a block at a time: no |x| copy of every row (100 MB for 100k queries x 256)
+        for start in range(0, len(x), 8192):
+            peak[start : start + 8192] = np.abs(x[start : start + 8192]).max(axis=1)
     safe = np.where(peak > 0, peak, 1.0)
     if similarity == "cosine":
         norms = np.empty(len(x))
@@ -124,9 +127,16 @@ def scale_factors(x: np.ndarray, *, similarity: str, rows: bool) -> np.ndarray:
     return factors
 
 
-def _scaled(x: np.ndarray, factors: np.ndarray) -> np.ndarray:
-    out = x.astype(np.float64)
-    out *= factors[:, None]  # in place: one float64 copy
+def _scaled(x: np.ndarray, factors: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """float64 x * factors[:, None] (rows x[order], factors[order] given ``order``), filled a block
+    of rows at a time: no copy of x besides the result."""
+    rows = np.arange(len(x)) if order is None else order
+    out = np.empty((len(rows), x.shape[1]))
+    for start in range(0, len(rows), 8192):
+        part = rows[start : start + 8192]
+        block = out[start : start + 8192]
+        block[:] = x[part] if order is not None else x[start : start + 8192]
+        block *= factors[part, None]
     if not np.isfinite(out).all():
         raise PhenoBenchError("similarities of these embeddings cannot be represented in float64; rescale the embeddings")
     return out
@@ -196,8 +206,8 @@ def retrieval_counts(
     order = np.argsort(codes, kind="stable")
     column = np.empty(n, dtype=np.int64)
     column[order] = np.arange(n)
-    c64 = _scaled(candidates[order], scale_factors(candidates, similarity=similarity, rows=False)[order])
-    c_max = float(np.linalg.norm(c64, axis=1).max(initial=0.0))
+    c64 = _scaled(candidates, scale_factors(candidates, similarity=similarity, rows=False), order)
+    c_max = max((float(np.linalg.norm(c64[s : s + 8192], axis=1).max(initial=0.0)) for s in range(0, n, 8192)), default=0.0)
     sorted_codes = codes[order]
     true_code = codes[true_index]
     level_lo = np.searchsorted(sorted_codes, true_code, side="left").astype(np.int64)

@@ -279,3 +279,46 @@ def test_intervals_match_numpy_nanquantile():
     expected = np.nanquantile(samples[:, :, :3], [0.025, 0.975], axis=0)
     np.testing.assert_allclose(intervals(samples)[..., :3], expected)
     assert np.isnan(intervals(samples)[:, 2, 3]).all()
+
+
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("average", ["micro", "macro"])
+def test_bounds_equal_intervals_of_the_resampled_estimates_bit_for_bit(tied, average):
+    """The summaries take each cell's interval bounds lane by lane (``bounds=True``, issue 16: no
+    (rows, groups, metrics) array); they must be ``intervals`` of the materialised estimates,
+    value for value, including lanes where some resamples drew none of a group's molecules (NaN
+    dropped) and a lane where every resample did (NaN)."""
+    rng = np.random.default_rng(3)
+    n_molecules, n = 40, 600
+    molecule = rng.integers(1, n_molecules, n)
+    group = rng.integers(0, 4, n)
+    group[molecule == 1] = 4  # one molecule alone: absent from about a third of the resamples
+    values = _values(rng, n)
+    extra = {"tied": rng.integers(1, 4, n).astype(float)} if tied else {}
+    estimate = grouped_estimates if average == "micro" else macro_estimates
+    weights = bootstrap_weights(n_molecules, n_resamples=300, rng=np.random.default_rng(9))
+    weights[1:, 1] = 0  # ... then absent from every resample: that group's bounds are NaN
+    for w in (weights, bootstrap_weights(n_molecules, n_resamples=300, rng=np.random.default_rng(9))):
+        samples = estimate(values, molecule, group, w, **extra)
+        expected = intervals(samples[1:])
+        got = estimate(values, molecule, group, w, bounds=True, **extra)
+        assert got.shape == expected.shape
+        assert np.isnan(samples[1:, 4]).any()
+        np.testing.assert_array_equal(got, expected)  # NaN where NaN, every other bound to the bit
+    assert np.isnan(got[:, 4]).sum() == 0 and np.isnan(estimate(values, molecule, group, weights, bounds=True, **extra)[:, 4]).all()
+
+
+@pytest.mark.parametrize("n_molecules, n_resamples", [(40, 300), (7, 1000), (1, 5), (0, 3)])
+def test_bootstrap_weights_drawn_in_blocks_equal_the_whole_table(monkeypatch, n_molecules, n_resamples):
+    """bootstrap_weights draws a block of resamples at a time (issue 16: no 1000 x molecules int64
+    table beside the result); the weights must be those of drawing the whole table at once."""
+    import pheno_bench.metrics as metrics
+
+    rng = np.random.default_rng([11, n_molecules])
+    draws = rng.integers(0, n_molecules, size=(n_resamples, n_molecules)) + np.arange(n_resamples)[:, None] * n_molecules
+    counts = np.bincount(draws.ravel(), minlength=n_resamples * n_molecules).reshape(n_resamples, n_molecules)
+    expected = np.vstack([np.ones((1, n_molecules)), counts]).astype(np.float64)
+    monkeypatch.setattr(metrics, "BOOTSTRAP_DRAWS", 97)  # blocks of 97 // n_molecules resamples
+    got = bootstrap_weights(n_molecules, n_resamples=n_resamples, rng=np.random.default_rng([11, n_molecules]))
+    assert got.dtype == np.float64 and got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
