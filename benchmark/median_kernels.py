@@ -190,16 +190,20 @@ def ratio_intervals(totals, median, rank_column, q_low, q_high, groups, low, hig
     n_block = groups.shape[0]
     buffer = np.empty((n_block, width, max(rows - 1, 1)))
     scratch = np.empty(max(rows - 1, 1))
-    for r in range(1, rows):  # row by row: the block's groups are adjacent in a row
+    for r0 in range(1, rows, 64):  # tiles of 64 rows: the block's groups are adjacent in a row
+        r1 = min(r0 + 64, rows)
         for i in range(n_block):
             g = groups[i]
             base = g * width
-            count = totals[r, base + c]
             for j in range(width):
+                out = buffer[i, j]
                 if j == rank_column:
-                    buffer[i, j, r - 1] = median[r, g]
+                    for r in range(r0, r1):
+                        out[r - 1] = median[r, g]
                 else:
-                    buffer[i, j, r - 1] = totals[r, base + (j if j < rank_column else j - 1)] / count
+                    jj = j if j < rank_column else j - 1
+                    for r in range(r0, r1):
+                        out[r - 1] = totals[r, base + jj] / totals[r, base + c]
     for i in range(n_block):
         g = groups[i]
         for j in range(width):

@@ -33,7 +33,9 @@ least one molecule's mass, relatively >= 1 / (queries of a molecule x molecules)
 
 Reuse: the preparation (sorting the items into events, checkpoints, per-pair CDFs) depends only on
 the items, so :func:`cached` keeps the last few: the Evaluator summarises the same queries with
-all bootstrap rows and then with the point row alone, and the second call only runs the kernels.
+the point row alone and then with all bootstrap rows, and the second call only runs the kernels;
+:func:`forget` drops them once a partition of the queries is done (at 100k queries they are
+tens of MB).
 """
 
 from __future__ import annotations
