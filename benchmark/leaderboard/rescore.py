@@ -32,6 +32,7 @@ from pheno_bench.registry import locate
 from pheno_bench.results import Estimate, Results, ensure_comparable
 from pheno_bench.scoring import SplitRanks, rank_split
 from pheno_bench.specs import BENCHMARKS, PRIMARY_METRIC
+from pheno_bench.submission import Submission
 
 #: Seeds an entry needs to be ranked (probes are deterministic: one is enough).
 MIN_SEEDS = 3
@@ -99,6 +100,8 @@ class BenchmarkScorer:
         self._evaluators: dict[int | None, Evaluator] = {}
         self._read: dict[tuple[int | None, str], object] = {}
         self._split_ranks: dict[tuple[int | None, str, str], SplitRanks | None] = {}
+        #: a run's views of one split for the verdicts, by (its files' (fold, sha256), split): filled by .primary_views
+        self.run_views: dict[tuple, object] = {}
         if self.fold_set is None:
             manifest = self.evaluator(None).manifest
             self.name, self.version, self.fingerprint = manifest.name, manifest.version, manifest.fingerprint
@@ -124,14 +127,20 @@ class BenchmarkScorer:
     def split_ranks(self, fold: int | None, file, split: str) -> SplitRanks | None:
         """The ranks of one split of ``file`` (fold ``fold``), computed once per scorer (None: the file
         does not embed that split): what ``Scorer.rank`` computes for that split, for the verdicts,
-        which need the primary metric's split alone."""
+        which need the primary metric's split alone. A file scored in this build (not a :class:`FileRef`)
+        was ranked by its fold's scorer already: those ranks are taken, not computed again."""
         submission = self.read(fold, file)
         key = (fold, submission.sha256, split)
         if key not in self._split_ranks:
             emb, evaluator = submission.splits.get(split), self.evaluator(fold)
-            self._split_ranks[key] = None if emb is None else rank_split(
-                evaluator.keys[split], emb.queries, emb.candidates, similarity=submission.metadata.similarity, memory_mb=evaluator.memory_mb
-            )
+            if emb is None:
+                self._split_ranks[key] = None
+            elif not isinstance(file, FileRef):
+                self._split_ranks[key] = evaluator.rank(submission)[split]
+            else:
+                self._split_ranks[key] = rank_split(
+                    evaluator.keys[split], emb.queries, emb.candidates, similarity=submission.metadata.similarity, memory_mb=evaluator.memory_mb
+                )
         return self._split_ranks[key]
 
     @property
@@ -183,8 +192,12 @@ class BenchmarkScorer:
 
 
 def pooled_fold_results(scorer: BenchmarkScorer, files: Mapping[int, object]) -> Results:
-    """One model's results pooled over every fold (the scorer's :func:`pheno_bench.evaluate.evaluate_folds`)."""
-    return evaluate_folds({k: getattr(f, "path", f) for k, f in files.items()}, benchmark=scorer.root, n_bootstrap=N_BOOTSTRAP, seed=BOOTSTRAP_SEED)
+    """One model's results pooled over every fold (the scorer's :func:`pheno_bench.evaluate.evaluate_folds`),
+    with the board's own fold scorers (answer keys read once per build) and the files they read already."""
+    subs = {k: f if isinstance(f, Submission) else getattr(f, "path", f) for k, f in files.items()}
+    return evaluate_folds(
+        subs, benchmark=scorer.root, n_bootstrap=N_BOOTSTRAP, seed=BOOTSTRAP_SEED, scorers={k: scorer.evaluator(k) for k in files},
+    )
 
 
 # --- scored entries ---------------------------------------------------------------------------
