@@ -59,9 +59,9 @@ def calls(monkeypatch):
         counted["runs"].append(Path(next(iter(files.values()))).parent.name)
         return score_run(self, files, submissions)
 
-    def counting_verdict(a, b, scorer):
+    def counting_verdict(a, b, scorer, *cache):
         counted["verdicts"].append((a.name, b.name))
-        return compare_primary(a, b, scorer)
+        return compare_primary(a, b, scorer, *cache)
 
     monkeypatch.setattr(rescore.BenchmarkScorer, "score_run", counting_run)
     monkeypatch.setattr(ranking, "compare_primary", counting_verdict)

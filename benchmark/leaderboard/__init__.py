@@ -6,6 +6,9 @@ Modules, lowest first (each may import only those before it):
   ``fold-<k>/seed-<n>.parquet``), :class:`EntryMetadata`, :class:`Entry`, :func:`discover`.
 - :mod:`.rescore`: re-scoring (:func:`score_entry`) with the installed scorer, eligibility, seed
   aggregation.
+- :mod:`.tables`: every estimate as one tidy row, seeds aggregated (re-exported by :mod:`.rescore`).
+- :mod:`.primary_views`: the per-query values a verdict resamples, cached per run (a verdict never
+  reads an unchanged entry's files).
 - :mod:`.ranking`: paired verdicts on the benchmark's primary metric and ranks (:func:`board`);
   probes are reference rows.
 - :mod:`.pages`: what the pages say (table rows and cells, an entry's page, verdicts).

@@ -7,7 +7,9 @@ benchmark, the scorer and the bootstrap options, so the results are kept under
 
 - a run: the run's files (fold, file name, sha256 of the bytes), the benchmark's name, version
   and fingerprint, the scorer version, the package version and the bootstrap options;
-- a verdict (:mod:`.ranking`): both entries' run keys, the primary metric and the same versions.
+- a verdict (:mod:`.ranking`): both entries' run keys, the primary metric and the same versions;
+- a run's primary-split views (:mod:`.primary_views`: the per-query values a verdict resamples), the
+  run's key with its own kind and the split, kept as arrays in an ``.npz`` file.
 
 A changed file, benchmark fingerprint, scorer or package version or bootstrap option is a
 different key: everything it touches is scored again. A record is trusted only if it holds its
@@ -16,22 +18,25 @@ own key, the sha256 of its contents matches and the contents validate against th
 it is ignored, one line says so, and the run is re-scored (and the record rewritten). The digest
 guards against corruption and careless edits, not against someone who can write the cache folder
 and recompute it: that person can change the installed scorer as well. Records are written
-atomically (a temporary file renamed into place).
+atomically (a temporary file renamed into place). An ``.npz`` record holds its key and a sha256 over
+the key and every array (name, dtype, shape, bytes) beside the arrays, and is read without pickle.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pheno_bench.errors import PhenoBenchError
-from pheno_bench.io import write_text
+from pheno_bench.io import atomic_path, write_text
 from pheno_bench.paths import home
 from pheno_bench.results import Results
 from pheno_bench.safe_read import open_regular, sha256_of
@@ -66,6 +71,20 @@ def _canonical(obj) -> str:
 
 def _digest(obj) -> str:
     return hashlib.sha256(_canonical(obj).encode()).hexdigest()
+
+
+#: the names under which an .npz record keeps its key and digest
+_KEY, _SHA256 = "__key__", "__sha256__"
+
+
+def _arrays_digest(stored_key: np.ndarray, arrays: Mapping[str, np.ndarray]) -> str:
+    """sha256 over an array record: its key's bytes, then every array's name, dtype, shape and bytes (names sorted)."""
+    digest = hashlib.sha256(stored_key.tobytes())
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(_canonical([name, a.dtype.str, list(a.shape)]).encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
 
 
 class _Record(BaseModel):
@@ -138,9 +157,9 @@ class ResultsCache:
     def __post_init__(self):
         self.folder = Path(self.folder) if self.folder is not None else cache_folder()
 
-    def path(self, key: Mapping) -> Path:
-        """The record file of ``key``: ``<folder>/<kind>/<sha256 of the key>.json``."""
-        return self.folder / str(key["kind"]) / f"{_digest(key)}.json"
+    def path(self, key: Mapping, *, suffix: str = ".json") -> Path:
+        """The record file of ``key``: ``<folder>/<kind>/<sha256 of the key>.json`` (``.npz`` for arrays)."""
+        return self.folder / str(key["kind"]) / f"{_digest(key)}{suffix}"
 
     def _note(self, line: str) -> None:
         self.notes.append(line)
@@ -173,6 +192,48 @@ class ResultsCache:
             return None
         self.hits[kind] = self.hits.get(kind, 0) + 1
         return value
+
+    def get_arrays(self, key: Mapping, parse: Callable[[dict[str, np.ndarray]], T], *, what: str) -> tuple[T] | None:
+        """(the arrays stored under ``key`` (:meth:`put_arrays`), parsed and validated by ``parse``,);
+        None when absent, when re-scoring, or when the record does not check out (then one line says so)."""
+        kind = str(key["kind"])
+        path = self.path(key, suffix=".npz")
+        if self.rescore or not path.is_file():
+            self.misses[kind] = self.misses.get(kind, 0) + 1
+            return None
+        try:
+            if path.is_symlink():
+                raise ValueError("not a regular file")
+            with np.load(path, allow_pickle=False) as record:
+                arrays = {name: record[name] for name in record.files}
+            stored_key, digest = arrays.pop(_KEY, None), arrays.pop(_SHA256, None)
+            if stored_key is None or digest is None:
+                raise ValueError("not a cache record")
+            if json.loads(stored_key.tobytes().decode()) != json.loads(_canonical(key)):
+                raise ValueError("it holds another key")
+            if digest.tobytes().decode() != _arrays_digest(stored_key, arrays):
+                raise ValueError("its contents do not match their sha256")
+            value = parse(arrays)
+        except (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self._note(f"cache record {path} ignored ({reason}): re-computing {what}")
+            self.misses[kind] = self.misses.get(kind, 0) + 1
+            return None
+        self.hits[kind] = self.hits.get(kind, 0) + 1
+        return (value,)
+
+    def put_arrays(self, key: Mapping, arrays: Mapping[str, np.ndarray]) -> Path:
+        """Store ``arrays`` (name -> numeric array) under ``key`` as an ``.npz`` record, atomically."""
+        stored_key = np.frombuffer(_canonical(key).encode(), dtype=np.uint8)
+        arrays = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
+        if {_KEY, _SHA256} & set(arrays) or any(a.dtype.hasobject for a in arrays.values()):
+            raise ValueError("array records hold numeric arrays, and not under the names of the key or digest")
+        digest = np.frombuffer(_arrays_digest(stored_key, arrays).encode(), dtype=np.uint8)
+        path = self.path(key, suffix=".npz")
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, **arrays, **{_KEY: stored_key, _SHA256: digest})
+        return path
 
     def put(self, key: Mapping, payload: str) -> Path:
         """Store ``payload`` (a JSON text) under ``key``, atomically."""

@@ -101,6 +101,26 @@ def _lookup(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, dict]:
     return {tuple(row[k] for k in keys): row for row in rows}
 
 
+def lookup_by_entry(frame: pd.DataFrame, keys: list[str]) -> dict[str, dict[tuple, dict]]:
+    """entry -> :func:`_lookup` of that entry's rows (``keys``: the columns after ``entry``), in one pass over ``frame``."""
+    columns = list(frame.columns)
+    out: dict[str, dict[tuple, dict]] = {}
+    for values in zip(*(frame[c].tolist() for c in columns)):
+        row = dict(zip(columns, values))
+        out.setdefault(row["entry"], {})[tuple(row[k] for k in keys)] = row
+    return out
+
+
+class _CellsByEntry:
+    """``cells.get((entry, *key))`` over :func:`lookup_by_entry`'s dictionaries (as :func:`_lookup` on ``KEYS``)."""
+
+    def __init__(self, by_entry: dict[str, dict[tuple, dict]]):
+        self.by_entry = by_entry
+
+    def get(self, key: tuple):
+        return self.by_entry.get(key[0], {}).get(key[1:])
+
+
 def _rank_text(row: BoardRow) -> str:
     if row.status == PROBE:
         return "probe"
@@ -194,9 +214,13 @@ def headline_rows(rows: list[BoardRow], scored: dict[str, Scored], primary: Prim
     return out
 
 
-def detail_tables(agg: pd.DataFrame, order: list[str], scored: dict[str, Scored], average: str, scorer: BenchmarkScorer) -> list[dict]:
-    """One collapsed table per (test split, subset): every entry's metrics, in headline order; top-K% headers state k."""
-    cells = _lookup(agg, KEYS)
+def detail_tables(
+    agg: pd.DataFrame, order: list[str], scored: dict[str, Scored], average: str, scorer: BenchmarkScorer, by_entry: dict | None = None,
+) -> list[dict]:
+    """One collapsed table per (test split, subset): every entry's metrics, in headline order; top-K% headers state k.
+    by_entry: :func:`lookup_by_entry` of ``agg`` on ``KEYS[1:]``, when the caller has it."""
+    by_entry = lookup_by_entry(agg, KEYS[1:]) if by_entry is None else by_entry
+    cells = _CellsByEntry(by_entry)
     tables = []
     for split in TEST_SPLITS:
         for subset in DETAIL_SUBSETS:
@@ -257,12 +281,18 @@ def summary_groups() -> list[dict]:
     return out
 
 
-def entry_context(scored: Scored, agg: pd.DataFrame, average: str, rerun: VerificationStatus) -> dict:
-    """Everything an entry page shows apart from its rank, as plain strings; ``rerun``: its re-run badge."""
+def entry_context(
+    scored: Scored, agg: pd.DataFrame, average: str, rerun: VerificationStatus, *, cells: dict | None = None, per_seed_cells: dict | None = None,
+) -> dict:
+    """Everything an entry page shows apart from its rank, as plain strings; ``rerun``: its re-run badge.
+
+    cells, per_seed_cells: this entry's :func:`lookup_by_entry` of ``agg`` (on ``KEYS[1:]``) and of the
+    benchmark's :func:`results_frame` (on seed and ``KEYS[1:]``), when the caller has them (else computed here)."""
     name = scored.entry.name
-    mine = agg[agg["entry"] == name]
-    cells = _lookup(mine, KEYS[1:])
-    per_seed_cells = _lookup(results_frame({(name, seed): r for seed, r in scored.results.items()}), ["seed", *KEYS[1:]])
+    if cells is None:
+        cells = _lookup(agg[agg["entry"] == name], KEYS[1:])
+    if per_seed_cells is None:
+        per_seed_cells = _lookup(results_frame({(name, seed): r for seed, r in scored.results.items()}), ["seed", *KEYS[1:]])
     summary, per_seed, parts = [], [], {"by_dose": [], "by_scaffold": []}
     text = lambda key: _cell(cells[key]) if key in cells else "–"
     # the first row (in the table's order) of each (split, view, kind, group, average) and of each

@@ -23,6 +23,7 @@ from pheno_bench.scoring import View, pool_views
 
 from pheno_bench.compare import compare_views
 from pheno_bench.evaluate import Evaluator
+from pheno_bench.leaderboard.primary_views import run_views
 from pheno_bench.leaderboard.cache import BOOTSTRAP_SEED, N_BOOTSTRAP, VERDICT_SEEDS, ResultsCache, parse_verdict, verdict_key
 from pheno_bench.leaderboard.rescore import (  # noqa: F401 (re-exported)
     DEFAULT_PRIMARY,
@@ -67,13 +68,14 @@ class Verdict:
         return Verdict(self.b, self.a, -self.difference, low, high, other, self.method)
 
 
-def compare_primary(a: Scored, b: Scored, scorer: BenchmarkScorer) -> Verdict | None:
+def compare_primary(a: Scored, b: Scored, scorer: BenchmarkScorer, cache: ResultsCache | None = None) -> Verdict | None:
     """a against b on the primary metric, seeds (and folds) pooled: the scorer's paired bootstrap
     over molecules (:func:`pheno_bench.compare.compare_views`, as ``compare_runs`` / ``compare_entries``
     pool them, the primary cell alone). None when either has no complete run.
 
     Every file is read once per build, and only the primary metric's split of it ranked, by the
-    board's own scorers (kept across pairs)."""
+    board's own scorers (kept across pairs); with a ``cache``, a run taken from it has its views read
+    from it too (:mod:`.primary_views`): its files are not read at all."""
     seeds_a = [s for s in sorted(a.submissions) if s in a.results]
     seeds_b = [s for s in sorted(b.submissions) if s in b.results]
     if not seeds_a or not seeds_b:
@@ -83,7 +85,7 @@ def compare_primary(a: Scored, b: Scored, scorer: BenchmarkScorer) -> Verdict | 
         return None
     split = parse_metric_id(metric)[0]  # only the primary metric's split is ranked: the other cells are not computed
     d, *_ = compare_views(
-        _pooled_views(a, seeds_a, scorer, split), _pooled_views(b, seeds_b, scorer, split), primary=metric, n_bootstrap=N_BOOTSTRAP,
+        _pooled_views(a, seeds_a, scorer, split, cache), _pooled_views(b, seeds_b, scorer, split, cache), primary=metric, n_bootstrap=N_BOOTSTRAP,
         seed=BOOTSTRAP_SEED, seeds=VERDICT_SEEDS, primary_only=True,
     )
     if d is None:
@@ -91,17 +93,17 @@ def compare_primary(a: Scored, b: Scored, scorer: BenchmarkScorer) -> Verdict | 
     return Verdict(a.name, b.name, d.difference, d.low, d.high, d.verdict, "molecules and seed runs resampled" + (", folds pooled" if scorer.fold_set is not None else ""))
 
 
-def _pooled_views(x: Scored, seeds: list[int], scorer: BenchmarkScorer, split: str) -> dict[str, dict[str, list[View]]]:
+def _pooled_views(x: Scored, seeds: list[int], scorer: BenchmarkScorer, split: str, cache: ResultsCache | None = None) -> dict[str, dict[str, list[View]]]:
     """{split: view -> the entry's seed runs}: one View per seed, pooled over the folds, as
     :func:`pheno_bench.compare.compare_entries` builds them ({} when a file does not embed the split)."""
     folds = scorer.folds or [None]
-    ranked = {k: [scorer.split_ranks(k, x.submissions[s][k], split) for s in seeds] for k in folds}
-    if any(r is None for per_fold in ranked.values() for r in per_fold):
+    runs = [run_views(x, s, scorer, split, cache) for s in seeds]
+    if any(r is None for r in runs):
         return {}
     if scorer.folds is None:
-        return {split: {view: [getattr(r, view) for r in ranked[None]] for view in VIEWS}}
+        return {split: {view: [r[None][view] for r in runs] for view in VIEWS}}
     # a run is one seed across every fold (as pheno_bench.runs.pooled_runs): resampled in each replicate
-    return {split: {view: [pool_views([getattr(ranked[k][i], view) for k in folds], folds) for i in range(len(seeds))] for view in VIEWS}}
+    return {split: {view: [pool_views([r[k][view] for k in folds], folds) for r in runs] for view in VIEWS}}
 
 
 def _needed(a: Scored, b: Scored) -> bool:
@@ -149,7 +151,7 @@ def paired_verdicts(scored: list[Scored], scorer: BenchmarkScorer | Evaluator, *
                 stored = hit[0]
                 verdict = None if stored is None else Verdict(a.name, b.name, stored.difference, stored.low, stored.high, stored.verdict, stored.method)
             else:
-                verdict = compare_primary(a, b, scorer)
+                verdict = compare_primary(a, b, scorer, cache)
                 if cache is not None and (payload := _verdict_payload(verdict)) is not None:
                     cache.put(key, payload)
             if verdict is not None:

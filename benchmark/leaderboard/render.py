@@ -34,6 +34,7 @@ from pheno_bench.leaderboard.pages import (  # noqa: F401 (MIN_DOSE_MOLECULES, p
     detail_tables,
     entry_context,
     headline_rows,
+    lookup_by_entry,
     metrics_context,
     primary_label,
     reference_rows,
@@ -44,7 +45,7 @@ from pheno_bench.leaderboard.pages import (  # noqa: F401 (MIN_DOSE_MOLECULES, p
 from pheno_bench.leaderboard.verification import verification_status
 from pheno_bench.leaderboard.ranking import BoardRow, board, paired_verdicts
 from pheno_bench.leaderboard.rescore import (
-    MIN_PROBE_SEEDS, MIN_SEEDS, NOT_RANKED, PROBE, RANKED, BenchmarkScorer, PrimaryMetric, Scored, aggregate_seeds, check_comparable,
+    KEYS, MIN_PROBE_SEEDS, MIN_SEEDS, NOT_RANKED, PROBE, RANKED, BenchmarkScorer, PrimaryMetric, Scored, aggregate_seeds, check_comparable,
     results_frame, score_entry,
 )
 from pheno_bench.manifest import SplitStats
@@ -180,6 +181,9 @@ def render_benchmark(out: Path, *, scorer: BenchmarkScorer, scored: list[Scored]
         "metric_header": f"{primary.average} {HEADERS.get(primary.metric, primary.metric)}"
                          + (f" ({k})" if (k := split_k(scorer, primary.split).get(primary.metric)) else ""),
     }
+    # every entry's cells in one pass over the table and one over the per-seed rows (not one mask per entry)
+    cells = lookup_by_entry(agg, KEYS[1:]) if len(agg) else {}
+    per_seed_cells = lookup_by_entry(frame, ["seed", *KEYS[1:]]) if len(frame) else {}
     # each entry's re-run badge, once per build, against this build's fingerprint (a record made for another build is stale)
     reruns = {s.name: verification_status(s.entry.path, fingerprint=scorer.fingerprint) for s in scored}
     chance_rows = select_rows(agg, split=primary.split, view=primary.view, kind="subsets", group=primary.subset, average=primary.average, metric=primary.metric) if len(agg) else agg
@@ -189,7 +193,7 @@ def render_benchmark(out: Path, *, scorer: BenchmarkScorer, scored: list[Scored]
         "chance": format_value(float(chance_rows["chance"].iloc[0]), primary.metric) if len(chance_rows) else "–",
         "references": reference_rows(by_name, primary),
         "parts": [{"key": k, "label": label, "definition": definition} for k, (label, _, definition) in PARTS.items()],
-        "tables": detail_tables(agg, order, by_name, primary.average, scorer) if len(agg) else [],
+        "tables": detail_tables(agg, order, by_name, primary.average, scorer, cells) if len(agg) else [],
         "average": primary.average,
         "metrics": metrics_context(TABLE_METRICS), "definitions": metrics_context(),
         "plots": _plots(agg, out, rows, primary, _floor_values(by_name)) if len(agg) else {},
@@ -212,7 +216,7 @@ def render_benchmark(out: Path, *, scorer: BenchmarkScorer, scored: list[Scored]
     for s in scored:
         row = row_of[s.name]
         tied_with = [r.name for r in rows if r.rank is not None and r.rank == row.rank and r.name != s.name]
-        context = entry_context(s, agg, primary.average, reruns[s.name]) | {
+        context = entry_context(s, agg, primary.average, reruns[s.name], cells=cells.get(s.name, {}), per_seed_cells=per_seed_cells.get(s.name, {})) | {
             "split_k": [{"split": split, "k": split_k(scorer, split)} for split in TEST_SPLITS if split_k(scorer, split)],
             "bench": bench, "metrics": metrics_context(), "status": s.status, "reason": s.reason, "rank": row.rank,
             "tied_with": tied_with, "n_ranked": n_ranked, "flags": s.flags,

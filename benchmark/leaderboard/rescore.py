@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.evaluate import Evaluator, evaluate_folds
@@ -32,6 +31,8 @@ from pheno_bench.registry import locate
 from pheno_bench.results import Estimate, Results, ensure_comparable
 from pheno_bench.scoring import SplitRanks, rank_split
 from pheno_bench.specs import BENCHMARKS, PRIMARY_METRIC
+from pheno_bench.submission import Submission
+from pheno_bench.leaderboard.tables import KEYS, aggregate_seeds, results_frame  # noqa: F401 (re-exported: their earlier home)
 
 #: Seeds an entry needs to be ranked (probes are deterministic: one is enough).
 MIN_SEEDS = 3
@@ -99,6 +100,8 @@ class BenchmarkScorer:
         self._evaluators: dict[int | None, Evaluator] = {}
         self._read: dict[tuple[int | None, str], object] = {}
         self._split_ranks: dict[tuple[int | None, str, str], SplitRanks | None] = {}
+        #: a run's views of one split for the verdicts, by (its files' (fold, sha256), split): filled by .primary_views
+        self.run_views: dict[tuple, object] = {}
         if self.fold_set is None:
             manifest = self.evaluator(None).manifest
             self.name, self.version, self.fingerprint = manifest.name, manifest.version, manifest.fingerprint
@@ -124,14 +127,20 @@ class BenchmarkScorer:
     def split_ranks(self, fold: int | None, file, split: str) -> SplitRanks | None:
         """The ranks of one split of ``file`` (fold ``fold``), computed once per scorer (None: the file
         does not embed that split): what ``Scorer.rank`` computes for that split, for the verdicts,
-        which need the primary metric's split alone."""
+        which need the primary metric's split alone. A file scored in this build (not a :class:`FileRef`)
+        was ranked by its fold's scorer already: those ranks are taken, not computed again."""
         submission = self.read(fold, file)
         key = (fold, submission.sha256, split)
         if key not in self._split_ranks:
             emb, evaluator = submission.splits.get(split), self.evaluator(fold)
-            self._split_ranks[key] = None if emb is None else rank_split(
-                evaluator.keys[split], emb.queries, emb.candidates, similarity=submission.metadata.similarity, memory_mb=evaluator.memory_mb
-            )
+            if emb is None:
+                self._split_ranks[key] = None
+            elif not isinstance(file, FileRef):
+                self._split_ranks[key] = evaluator.rank(submission)[split]
+            else:
+                self._split_ranks[key] = rank_split(
+                    evaluator.keys[split], emb.queries, emb.candidates, similarity=submission.metadata.similarity, memory_mb=evaluator.memory_mb
+                )
         return self._split_ranks[key]
 
     @property
@@ -183,8 +192,12 @@ class BenchmarkScorer:
 
 
 def pooled_fold_results(scorer: BenchmarkScorer, files: Mapping[int, object]) -> Results:
-    """One model's results pooled over every fold (the scorer's :func:`pheno_bench.evaluate.evaluate_folds`)."""
-    return evaluate_folds({k: getattr(f, "path", f) for k, f in files.items()}, benchmark=scorer.root, n_bootstrap=N_BOOTSTRAP, seed=BOOTSTRAP_SEED)
+    """One model's results pooled over every fold (the scorer's :func:`pheno_bench.evaluate.evaluate_folds`),
+    with the board's own fold scorers (answer keys read once per build) and the files they read already."""
+    subs = {k: f if isinstance(f, Submission) else getattr(f, "path", f) for k, f in files.items()}
+    return evaluate_folds(
+        subs, benchmark=scorer.root, n_bootstrap=N_BOOTSTRAP, seed=BOOTSTRAP_SEED, scorers={k: scorer.evaluator(k) for k in files},
+    )
 
 
 # --- scored entries ---------------------------------------------------------------------------
@@ -352,59 +365,3 @@ def check_comparable(results: Mapping[str, Results]) -> None:
             f"results were made by scorer versions {', '.join(sorted(versions))}; a leaderboard shows one "
             "scorer version: re-score every entry with `pheno-bench leaderboard build`"
         )
-
-
-# --- aggregation ------------------------------------------------------------------------------
-
-KEYS = ["entry", "split", "view", "kind", "group", "average", "metric"]
-
-
-def results_frame(results: Mapping[tuple[str, int], Results]) -> pd.DataFrame:
-    """Every estimate of every (entry, seed) as one tidy row.
-
-    Columns: entry, seed, split, view (per_query | averaged), kind (subsets | by_dose |
-    by_scaffold), group (subset, dose level or scaffold), average (micro: over queries | macro:
-    over molecules), metric, value, low, high, chance, n_queries, n_molecules, status. Splits a
-    submission does not cover, and subsets too few to score, have no rows.
-    """
-    rows = []
-    for (entry, seed), result in results.items():
-        for split, split_result in result.splits.items():
-            if not split_result.evaluated:
-                continue
-            for view in ("per_query", "averaged"):
-                view_result = getattr(split_result, view, None)
-                if view_result is None:
-                    continue
-                for kind in ("subsets", "by_dose", "by_scaffold"):
-                    for group, subset in getattr(view_result, kind).items():
-                        for average, estimates in (("micro", subset.metrics), ("macro", getattr(subset, "macro", {}))):
-                            for metric, est in estimates.items():
-                                rows.append((
-                                    entry, seed, split, view, kind, group, average, metric, est.value, est.low, est.high, est.chance,
-                                    subset.n_queries, subset.n_molecules, getattr(subset, "status", "scored"),
-                                ))
-    columns = ["entry", "seed", *KEYS[1:], "value", "low", "high", "chance", "n_queries", "n_molecules", "status"]
-    return pd.DataFrame(rows, columns=columns).astype({"low": float, "high": float, "value": float})
-
-
-def aggregate_seeds(frame: pd.DataFrame) -> pd.DataFrame:
-    """Seeds -> one row per (entry, split, view, kind, group, average, metric).
-
-    frame: from :func:`results_frame`. Adds mean, std (sample: ddof=1, NaN for one seed), n
-    (seeds), low / high (the envelope of the seeds' intervals: lowest low, highest high), values
-    (per-seed values in seed order), chance, n_queries, n_molecules and status.
-    """
-    frame = frame.sort_values(["entry", "seed"], kind="stable")
-    grouped = frame.groupby(KEYS, sort=True, dropna=False)
-    out = grouped.agg(
-        mean=("value", "mean"), std=("value", "std"), n=("value", "size"),
-        low=("low", "min"), high=("high", "max"), chance=("chance", "first"),
-        n_queries=("n_queries", "first"), n_molecules=("n_molecules", "first"), status=("status", "first"),
-    )
-    # per-seed values in seed order: the rows of each group (numbered in the output's order) taken consecutively
-    codes = grouped.ngroup().to_numpy()
-    values = frame["value"].to_numpy(dtype=float)[np.argsort(codes, kind="stable")]
-    bounds = np.cumsum(np.bincount(codes, minlength=len(out)))[:-1]
-    out["values"] = [v.tolist() for v in np.split(values, bounds)]
-    return out.reset_index()

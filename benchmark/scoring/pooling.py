@@ -22,14 +22,15 @@ from pheno_bench.schema import TEST_SPLITS
 from pheno_bench.scoring.scorer import SCORER_VERSION, Scorer, locate_submission_benchmark, submission_ref
 from pheno_bench.scoring.summaries import primary_result, summarise_split
 from pheno_bench.scoring.views import pool_views
-from pheno_bench.submission import Limits, peek_metadata
+from pheno_bench.submission import Limits, Submission, peek_metadata
 from pheno_bench.version import __version__
 
 
-def fold_files(paths: Sequence[str | os.PathLike] | Mapping[int, str | os.PathLike]) -> dict[int, Path]:
-    """fold -> file, from a mapping or from each file's metadata (``fold``); one file per fold."""
+def fold_files(paths: Sequence[str | os.PathLike] | Mapping[int, str | os.PathLike | Submission]) -> dict[int, Path | Submission]:
+    """fold -> file, from a mapping (a read :class:`Submission` kept as it is) or from each file's metadata
+    (``fold``); one file per fold."""
     if isinstance(paths, Mapping):
-        return {int(k): Path(v) for k, v in paths.items()}
+        return {int(k): v if isinstance(v, Submission) else Path(v) for k, v in paths.items()}
     out: dict[int, Path] = {}
     for path in map(Path, paths):
         fold = peek_metadata(path).fold
@@ -42,13 +43,14 @@ def fold_files(paths: Sequence[str | os.PathLike] | Mapping[int, str | os.PathLi
 
 
 def evaluate_folds(
-    submissions: Sequence[str | os.PathLike] | Mapping[int, str | os.PathLike],
+    submissions: Sequence[str | os.PathLike] | Mapping[int, str | os.PathLike | Submission],
     *,
     benchmark: str | os.PathLike | None = None,
     n_bootstrap: int = 1000,
     seed: int = 0,
     memory_mb: float = 64,
     limits: Limits | None = None,
+    scorers: Mapping[int, Scorer] | None = None,
 ) -> Results:
     """Score one model's files, one per fold, and pool them (see site/scoring.md, pooled scoring).
 
@@ -57,12 +59,16 @@ def evaluate_folds(
     the fold whose model never saw it); unseen_images and unseen_dataset pool all folds' queries,
     a molecule present in several folds counting with all its queries. Intervals: bootstrap over the
     molecules of the pooled set. Per-fold results are kept in ``results.folds``.
+
+    scorers: fold -> the :class:`Scorer` of that fold of ``benchmark`` to use (made here when None; a
+    caller scoring many models passes its own, whose answer keys are then read once); a mapping of
+    ``submissions`` may hold files already read by them.
     """
     files = fold_files(submissions)
     first = next(iter(files.values()), None)
     if first is None:
         raise PhenoBenchError("no submission files given; pass one file per fold")
-    root = locate(benchmark) if benchmark is not None else locate_submission_benchmark(first)
+    root = locate(benchmark) if benchmark is not None else locate_submission_benchmark(getattr(first, "path", first))
     expected = fold_numbers(root)
     if missing := sorted(set(expected) - set(files)):
         raise PhenoBenchError(
@@ -72,9 +78,11 @@ def evaluate_folds(
     if extra := sorted(set(files) - set(expected)):
         raise PhenoBenchError(f"fold(s) {extra} are not folds of {root.name} (folds: {sorted(expected)})")
     for k, path in files.items():
-        if (said := peek_metadata(path).fold) is not None and said != k:
-            raise PhenoBenchError(f"{path}: its metadata says fold {said}, but it was given as fold {k}")
-    evaluators = {k: Scorer(root, fold=k, memory_mb=memory_mb, limits=limits) for k in sorted(files)}
+        said = path.metadata.fold if isinstance(path, Submission) else peek_metadata(path).fold
+        if said is not None and said != k:
+            raise PhenoBenchError(f"{getattr(path, 'path', path)}: its metadata says fold {said}, but it was given as fold {k}")
+    given = scorers or {}
+    evaluators = {k: given[k] if k in given else Scorer(root, fold=k, memory_mb=memory_mb, limits=limits) for k in sorted(files)}
     subs = {k: evaluators[k].read(files[k]) for k in sorted(files)}
     per_fold = {str(k): headline_only(evaluators[k].evaluate(subs[k], n_bootstrap=n_bootstrap, seed=seed)) for k in subs}
     ranked = {k: evaluators[k].rank(subs[k]) for k in subs}
