@@ -190,6 +190,8 @@ def ratio_intervals(totals, median, rank_column, q_low, q_high, groups, low, hig
     n_block = groups.shape[0]
     buffer = np.empty((n_block, width, max(rows - 1, 1)))
     scratch = np.empty(max(rows - 1, 1))
+    sample = np.empty(PAIR_SAMPLE)
+    nan = np.zeros((n_block, width), np.int64)
     for r0 in range(1, rows, 64):  # tiles of 64 rows: the block's groups are adjacent in a row
         r1 = min(r0 + 64, rows)
         for i in range(n_block):
@@ -197,43 +199,51 @@ def ratio_intervals(totals, median, rank_column, q_low, q_high, groups, low, hig
             base = g * width
             for j in range(width):
                 out = buffer[i, j]
+                missing = 0
                 if j == rank_column:
                     for r in range(r0, r1):
-                        out[r - 1] = median[r, g]
+                        v = median[r, g]
+                        out[r - 1] = v
+                        missing += np.isnan(v)
                 else:
                     jj = j if j < rank_column else j - 1
                     for r in range(r0, r1):
-                        out[r - 1] = totals[r, base + jj] / totals[r, base + c]
+                        v = totals[r, base + jj] / totals[r, base + c]
+                        out[r - 1] = v
+                        missing += np.isnan(v)
+                nan[i, j] += missing
     for i in range(n_block):
         g = groups[i]
         for j in range(width):
             values = buffer[i, j]
-            n = 0  # NaN (a resample without the group's molecules) dropped, the order kept
-            for r in range(rows - 1):
-                if not np.isnan(values[r]):
-                    values[n] = values[r]
-                    n += 1
+            n = rows - 1
+            if nan[i, j]:  # NaN (a resample without the group's molecules) dropped, the order kept
+                n = 0
+                for r in range(rows - 1):
+                    if not np.isnan(values[r]):
+                        values[n] = values[r]
+                        n += 1
             if n == 0:
                 low[g, j] = np.nan
                 high[g, j] = np.nan
                 continue
-            low[g, j] = _quantile(values, n, q_low, scratch)
-            high[g, j] = _quantile(values, n, q_high, scratch)
+            low[g, j] = _quantile(values, n, q_low, scratch, sample)
+            high[g, j] = _quantile(values, n, q_high, scratch, sample)
 
 
 @njit(**_JIT)
-def _quantile(a, n, q, scratch):
+def _quantile(a, n, q, scratch, sample):
     """numpy's linear quantile q of a[:n] (no NaN): x_b + (p - b) * (x_b' - x_b), p = (n - 1) q,
     b = floor(p), b' = min(b + 1, n - 1), x_k the value of rank k (0-based). a is not modified;
-    scratch: (n,) float64 workspace."""
+    scratch: (n,), sample: (PAIR_SAMPLE,) float64 workspaces."""
     last = n - 1
     position = last * q
     below = np.int64(np.floor(position))
     above = min(below + 1, last)
     if below <= last - above:  # near the bottom: the smallest values of a
-        lower, upper = _ranked_pair(a, n, below, 1.0, scratch)
+        lower, upper = _ranked_pair(a, n, below, 1.0, scratch, sample)
     else:  # near the top: the smallest of -a (negation is exact); rank last - above of -a is
-        upper, lower = _ranked_pair(a, n, last - above, -1.0, scratch)  # rank above of a
+        upper, lower = _ranked_pair(a, n, last - above, -1.0, scratch, sample)  # rank above of a
         lower, upper = -lower, -upper
         if above == below:  # q = 1: the largest value alone
             lower = upper
@@ -241,14 +251,13 @@ def _quantile(a, n, q, scratch):
 
 
 @njit(**_JIT)
-def _ranked_pair(a, n, k, sign, scratch):
+def _ranked_pair(a, n, k, sign, scratch, sample):
     """The values of rank k and min(k + 1, n - 1) of sign * a[:n]. The values no larger than a
     threshold taken from an evenly spaced sample are gathered in one branch-free pass and sorted
     (for the tails of a bootstrap, a few dozen); when that misses them, a quickselect of all n."""
     need = min(k + 1, n - 1) + 1
     m = 0
     if n > 4 * PAIR_SAMPLE:
-        sample = np.empty(PAIR_SAMPLE)
         for i in range(PAIR_SAMPLE):
             sample[i] = sign * a[i * n // PAIR_SAMPLE]
         sample.sort()
@@ -258,8 +267,8 @@ def _ranked_pair(a, n, k, sign, scratch):
             scratch[m] = v
             m += v <= threshold
     if need <= m <= 8 * PAIR_SAMPLE:  # the m smallest values, and at least the `need` smallest
-        low = np.sort(scratch[:m])
-        return low[k], low[need - 1]
+        scratch[:m].sort()
+        return scratch[k], scratch[need - 1]
     for i in range(n):
         scratch[i] = sign * a[i]
     _select(scratch, 0, n, k)

@@ -119,15 +119,13 @@ def weighted_medians(
     prepared = cached(_prepare, low, high, group, molecule, mass, rule, n_groups, weights.shape[1])
     table, (tied, block_start, column_start, *args) = prepared
     n_table = 0 if table is None else table.shape[1]
-    extra_dense = csr = None
+    csr = None
     if extra is not None:
-        sums = np.zeros((len(weights), extra.shape[1]))
+        sums = np.empty((len(weights), extra.shape[1]))  # every row written by its chunk's worker
         if isinstance(extra, np.ndarray) or extra.shape[0] * extra.shape[1] <= DENSE_CELLS:
-            extra_dense = extra if isinstance(extra, np.ndarray) else extra.toarray()
-            table = extra_dense if table is None else np.hstack([table, extra_dense])  # one product for both
+            table = _with_extra(prepared, table, extra)  # one product for both
         else:
-            extra = sparse.csr_matrix(extra)
-            csr = (extra.indptr.astype(np.int64), extra.indices.astype(np.int64), extra.data.astype(np.float64))
+            csr = _as_csr(prepared, extra)
 
     def run(rows: np.ndarray) -> None:
         for start in range(0, rows.size, CHUNK_ROWS):  # rows of weights stay in cache from the product to the scans
@@ -135,6 +133,7 @@ def weighted_medians(
             w = weights[part[0] : part[-1] + 1]
             product = w @ table if table is not None else np.zeros((len(part), 0))
             if csr is not None:
+                sums[part[0] : part[-1] + 1] = 0.0
                 kernels.dense_times_csr(weights, part, *csr, sums[part[0] : part[-1] + 1])
             elif extra is not None:
                 sums[part[0] : part[-1] + 1] = product[:, n_table:]
@@ -196,12 +195,51 @@ def cached(fn, *args):
     return result
 
 
+def _with_extra(prepared, table: np.ndarray | None, extra) -> np.ndarray:
+    """The prepared dense table with the columns of ``extra`` appended (dense), made once per
+    (prepared, extra) pair: the point row and the bootstrap rows of one cell use the same."""
+
+    def make():
+        dense = extra if isinstance(extra, np.ndarray) else extra.toarray()
+        return dense if table is None else np.hstack([table, dense])
+
+    return _per_pair(prepared, extra, make)
+
+
+def _as_csr(prepared, extra) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indptr, indices, data) of ``extra`` in CSR with int64 indices, once per (prepared, extra) pair."""
+
+    def make():
+        m = sparse.csr_matrix(extra)
+        return m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data.astype(np.float64)
+
+    return _per_pair(prepared, extra, make)
+
+
+#: (prepared, extra, derived): kept with the objects themselves, matched by identity (both come
+#: from :func:`cached`, so a cell's point and bootstrap calls pass the same objects)
+_DERIVED: list = []
+
+
+def _per_pair(prepared, extra, make):
+    with _LOCK:
+        for p, e, derived in _DERIVED:
+            if p is prepared and e is extra:
+                return derived
+    derived = make()
+    with _LOCK:
+        _DERIVED.append((prepared, extra, derived))
+        del _DERIVED[:-2]  # a cell's point and bootstrap calls follow each other
+    return derived
+
+
 def forget() -> None:
     """Drop what :func:`cached` keeps (the summaries call it once they are done with a partition of
     the queries: nothing prepared for it is asked for again, and at 100k queries each entry holds
     about 15 MB)."""
     with _LOCK:
         _CACHE.clear()
+        _DERIVED.clear()
 
 
 def _prepare(low, high, group, molecule, mass, rule, n_groups, n_molecules):

@@ -240,6 +240,13 @@ def grouped_tied_median(rank: np.ndarray, tied: np.ndarray, group: np.ndarray, m
     (the pooled distribution of a block-tied ranking is uniform over 1..n), where the median of
     mid-ranks could be gamed below chance.
     """
+    low, high, mass = _tied_items(rank, tied, group, molecule, macro)
+    return weighted_medians(low, high, group, molecule, weights, mass=mass, rule="tied", n_groups=int(group.max()) + 1, extra=extra)
+
+
+def _tied_items(rank: np.ndarray, tied: np.ndarray, group: np.ndarray, molecule: np.ndarray, macro: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(low, high, mass) of :func:`grouped_tied_median`'s uniform rank distributions: [rank - t/2,
+    rank + t/2], each query's mass 1 (micro, None) or 1 / its molecule's queries in its group (macro)."""
     tied = np.asarray(tied, dtype=np.float64)
     rank = np.asarray(rank, dtype=np.float64)
     mass = None
@@ -247,7 +254,13 @@ def grouped_tied_median(rank: np.ndarray, tied: np.ndarray, group: np.ndarray, m
         width = int(molecule.max(initial=0)) + 1
         cells, cell_of = np.unique(group.astype(np.int64) * width + molecule, return_inverse=True)
         mass = 1.0 / np.bincount(cell_of.reshape(-1))[cell_of.reshape(-1)]
-    return weighted_medians(rank - tied / 2, rank + tied / 2, group, molecule, weights, mass=mass, rule="tied", n_groups=int(group.max()) + 1, extra=extra)
+    return rank - tied / 2, rank + tied / 2, mass
+
+
+def _tied_medians(items: tuple, group: np.ndarray, molecule: np.ndarray, weights: np.ndarray, extra):
+    """:func:`grouped_tied_median` of the items :func:`_tied_items` made."""
+    low, high, mass = items
+    return weighted_medians(low, high, group, molecule, weights, mass=mass, rule="tied", n_groups=int(group.max()) + 1, extra=extra)
 
 
 def _means_of(values: np.ndarray) -> np.ndarray:
@@ -277,13 +290,43 @@ def grouped_estimates(
     estimate over the resample rows 1.. (:func:`intervals` of them, value for value), without
     holding the (rows, n_groups, c) estimates.
     """
-    means = _means_of(values)
-    sums = _pair_sums(np.column_stack([means, np.ones(len(values))]), molecule, group, weights.shape[1])
-    if tied is None:
-        median, totals = grouped_lower_median(values[:, RANK_COLUMN], group, molecule, weights, extra=sums)
-    else:
-        median, totals = grouped_tied_median(values[:, RANK_COLUMN], tied, group, molecule, weights, extra=sums)
+    return _finish(_micro(values, molecule, group, weights.shape[1], tied), weights, bounds)
+
+
+def point_and_bounds(
+    average: str, values: np.ndarray, molecule: np.ndarray, group: np.ndarray, weights: np.ndarray, *, tied: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """((n_groups, c) the ``average`` ("micro" or "macro") estimate under weights[:1] alone, and
+    (2, n_groups, c) its interval bounds over the resample rows weights[1:]).
+
+    The estimate is :func:`grouped_estimates` / :func:`macro_estimates` of weights[:1] (the same
+    single-row computation, bit for bit), the bounds theirs with ``bounds=True`` of weights;
+    what does not depend on the weights (means, per-molecule sums, the medians' preparation) is
+    computed once for both."""
+    evaluate = (_micro if average == "micro" else _macro)(values, molecule, group, weights.shape[1], tied)
+    return _finish(evaluate, weights[:1], False)[0], _finish(evaluate, weights, True)
+
+
+def _finish(evaluate, weights: np.ndarray, bounds: bool) -> np.ndarray:
+    totals, median = evaluate(weights)
     return _ratio_intervals(totals, median) if bounds else _ratios_with_rank(totals, median)
+
+
+def _micro(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, n_molecules: int, tied: np.ndarray | None):
+    """weights -> (totals, median) of :func:`grouped_estimates`, with the weight-free work done here, once."""
+    means = _means_of(values)
+    sums = _pair_sums(np.column_stack([means, np.ones(len(values))]), molecule, group, n_molecules)
+    rank = values[:, RANK_COLUMN]
+    items = None if tied is None else _tied_items(rank, tied, group, molecule, False)
+
+    def evaluate(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if items is None:
+            median, totals = grouped_lower_median(rank, group, molecule, weights, extra=sums)
+        else:  # grouped_tied_median, its items made once for every set of weights
+            median, totals = _tied_medians(items, group, molecule, weights, sums)
+        return totals, median
+
+    return evaluate
 
 
 def _ratios_with_rank(totals: np.ndarray, median: np.ndarray) -> np.ndarray:
@@ -310,20 +353,30 @@ def macro_estimates(
     molecules of the group. The rank column: the lower median over molecules of each molecule's
     lower-median rank, or, given ``tied`` (n,), the tie-aware macro median of :func:`grouped_tied_median`.
     bounds: their interval bounds instead, as in :func:`grouped_estimates`."""
+    return _finish(_macro(values, molecule, group, weights.shape[1], tied), weights, bounds)
+
+
+def _macro(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, n_molecules: int, tied: np.ndarray | None):
+    """weights -> (totals, median) of :func:`macro_estimates`, with the weight-free work done here, once."""
     width = int(molecule.max(initial=0)) + 1
     cells, inverse = np.unique(group.astype(np.int64) * width + molecule, return_inverse=True)
     inverse = inverse.reshape(-1)
     counts = np.bincount(inverse)
     columns = _means_of(values)
     means = np.column_stack([np.bincount(inverse, weights=columns[:, j]) for j in range(columns.shape[1])]) / counts[:, None]
-    if tied is not None:
-        sums = _pair_sums(np.column_stack([means, np.ones(len(means))]), cells % width, cells // width, weights.shape[1])
-        median, totals = grouped_tied_median(values[:, RANK_COLUMN], tied, group, molecule, weights, macro=True, extra=sums)
-        return _ratio_intervals(totals, median) if bounds else _ratios_with_rank(totals, median)
-    order = np.lexsort((values[:, RANK_COLUMN], inverse))
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    medians = values[order, RANK_COLUMN][starts + (counts - 1) // 2]
-    return grouped_estimates(_with_rank(means[None], medians[None])[0], cells % width, cells // width, weights, bounds=bounds)
+    if tied is None:  # each molecule's lower-median rank, then the micro estimates over the molecules
+        order = np.lexsort((values[:, RANK_COLUMN], inverse))
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        medians = values[order, RANK_COLUMN][starts + (counts - 1) // 2]
+        return _micro(_with_rank(means[None], medians[None])[0], cells % width, cells // width, n_molecules, None)
+    sums = _pair_sums(np.column_stack([means, np.ones(len(means))]), cells % width, cells // width, n_molecules)
+    items = _tied_items(values[:, RANK_COLUMN], tied, group, molecule, True)
+
+    def evaluate(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # grouped_tied_median(..., macro=True)
+        median, totals = _tied_medians(items, group, molecule, weights, sums)
+        return totals, median
+
+    return evaluate
 
 
 def _ratio_intervals(totals: np.ndarray, median: np.ndarray, level: float = CI_LEVEL) -> np.ndarray:

@@ -322,3 +322,32 @@ def test_bootstrap_weights_drawn_in_blocks_equal_the_whole_table(monkeypatch, n_
     got = bootstrap_weights(n_molecules, n_resamples=n_resamples, rng=np.random.default_rng([11, n_molecules]))
     assert got.dtype == np.float64 and got.shape == expected.shape
     np.testing.assert_array_equal(got, expected)
+
+
+def test_compiled_quantile_equals_numpys_linear_quantile_on_ties_sorted_and_reversed_samples():
+    """The bounds' order statistics come from a threshold-and-sort selection (issue 16) with a
+    quickselect fallback; whatever path it takes, each bound must be numpy's linear quantile of the
+    same values, to the bit, and the values must be left as they were."""
+    from pheno_bench.median_kernels import PAIR_SAMPLE, _quantile
+
+    rng = np.random.default_rng(4)
+    for trial in range(600):
+        n = int(rng.integers(1, 4 * PAIR_SAMPLE)) if trial % 3 else int(rng.integers(4 * PAIR_SAMPLE + 1, 1200))
+        a = rng.integers(0, rng.integers(1, 12), n).astype(float) if trial % 2 else rng.standard_normal(n)
+        if trial % 5 == 0:
+            a = np.sort(a)
+        elif trial % 7 == 0:
+            a = np.sort(a)[::-1].copy()
+        before = a.copy()
+        for q in (0.025, 0.975, 0.5, 0.0, 1.0, 0.3, 0.999):
+            got = _quantile(a, n, q, np.empty(n), np.empty(PAIR_SAMPLE))
+            assert got == _numpy_interval_bound(before, q), (n, q)
+        np.testing.assert_array_equal(a, before)
+
+
+def _numpy_interval_bound(a: np.ndarray, q: float) -> float:
+    """The bound as pheno_bench.metrics.intervals computes it (numpy's formula, written out)."""
+    ordered, last = np.sort(a), len(a) - 1
+    position = last * q
+    below = int(np.floor(position))
+    return ordered[below] + (position - below) * (ordered[min(below + 1, last)] - ordered[below])

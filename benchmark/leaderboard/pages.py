@@ -5,6 +5,8 @@ and the board (:mod:`.ranking`). Writing the pages, plots and results is :mod:`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -101,14 +103,35 @@ def _lookup(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, dict]:
     return {tuple(row[k] for k in keys): row for row in rows}
 
 
-def lookup_by_entry(frame: pd.DataFrame, keys: list[str]) -> dict[str, dict[tuple, dict]]:
-    """entry -> :func:`_lookup` of that entry's rows (``keys``: the columns after ``entry``), in one pass over ``frame``."""
+def lookup_by_entry(frame: pd.DataFrame, keys: list[str]) -> dict[str, dict[tuple, Mapping]]:
+    """entry -> :func:`_lookup` of that entry's rows (``keys``: the columns after ``entry``), in one pass over ``frame``.
+    Each row is a read-only mapping column -> value over the frame's columns (made when read: most
+    of a board's hundreds of thousands of cells are never shown)."""
     columns = list(frame.columns)
-    out: dict[str, dict[tuple, dict]] = {}
-    for values in zip(*(frame[c].tolist() for c in columns)):
-        row = dict(zip(columns, values))
-        out.setdefault(row["entry"], {})[tuple(row[k] for k in keys)] = row
+    lists = [frame[c].tolist() for c in columns]
+    index = {c: j for j, c in enumerate(columns)}
+    out: dict[str, dict[tuple, Mapping]] = {}
+    for i, (entry, *key) in enumerate(zip(lists[index["entry"]], *(lists[index[k]] for k in keys))):
+        out.setdefault(entry, {})[tuple(key)] = _Row(index, lists, i)
     return out
+
+
+class _Row(Mapping):
+    """Row ``i`` of column lists, read as a mapping column -> value."""
+
+    __slots__ = ("_index", "_lists", "_i")
+
+    def __init__(self, index: dict[str, int], lists: list[list], i: int):
+        self._index, self._lists, self._i = index, lists, i
+
+    def __getitem__(self, column: str):
+        return self._lists[self._index[column]][self._i]
+
+    def __iter__(self):
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
 
 
 class _CellsByEntry:

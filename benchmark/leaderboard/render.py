@@ -24,7 +24,7 @@ import pandas as pd
 
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.io import replace_folder, write_text
-from pheno_bench.leaderboard.cache import ResultsCache
+from pheno_bench.leaderboard.cache import ResultsCache, parse_svg, plot_key
 from pheno_bench.leaderboard.entries import METADATA_FILE, Entry, discover, read_metadata, staging_folder
 from pheno_bench.leaderboard.pages import (  # noqa: F401 (MIN_DOSE_MOLECULES, primary_label, split_k: re-exported)
     DETAIL_SUBSETS,
@@ -77,13 +77,34 @@ def environment() -> jinja2.Environment:
 
 
 
-def _plots(agg: pd.DataFrame, out: Path, rows: list[BoardRow], primary: PrimaryMetric, references: list[dict] | None = None) -> dict[str, str]:
+def _draw(cache: ResultsCache | None, name: str, path: Path, plot, table: pd.DataFrame, **options) -> None:
+    """Write ``plot(table, **options)`` as SVG at ``path``; with a cache, the SVG drawn before from
+    the same table, options and plotting code is written instead (matplotlib is the slow part of
+    an unchanged board's build)."""
+    from pheno_bench.plots import save_svg
+
+    key = None
+    if cache is not None:
+        inputs = {"columns": list(map(str, table.columns)), "rows": table.astype(object).where(table.notna(), None).values.tolist(), "options": options}
+        key = plot_key(name, inputs)
+        svg = cache.get(key, parse_svg, what=f"the {name} plot")
+        if svg is not None:
+            write_text(svg, path)
+            return
+    save_svg(plot(table, **options), path)
+    if key is not None:
+        cache.put(key, path.read_text(encoding="utf-8"))
+
+
+def _plots(
+    agg: pd.DataFrame, out: Path, rows: list[BoardRow], primary: PrimaryMetric, references: list[dict] | None = None, cache: ResultsCache | None = None
+) -> dict[str, str]:
     """Write the benchmark's SVG plots under ``out/plots``; return their paths relative to ``out``.
 
-    A plot with nothing to show is not written (its key is absent).
+    A plot with nothing to show is not written (its key is absent). cache: reuse SVGs drawn from the same data.
     """
     try:
-        from pheno_bench.plots import accuracy_plot, dose_plot, probe_plot, save_svg
+        from pheno_bench.plots import accuracy_plot, dose_plot, probe_plot
     except ImportError:
         raise PhenoBenchError("the leaderboard plots need matplotlib: pip install 'pheno-bench[docs]'") from None
     metric, view, average = primary.metric, primary.view, primary.average
@@ -101,7 +122,8 @@ def _plots(agg: pd.DataFrame, out: Path, rows: list[BoardRow], primary: PrimaryM
     if splits and order:
         chance = {s: scale * subsets[subsets["split"] == s]["chance"].iloc[0] for s in splits}
         paths["accuracy"] = "plots/accuracy.svg"
-        save_svg(accuracy_plot(subsets, splits=splits, entries=[e for e in order if e in set(subsets["entry"])], chance=chance, label=label, probes=probes), out / paths["accuracy"])
+        _draw(cache, "accuracy", out / paths["accuracy"], accuracy_plot, subsets,
+              splits=splits, entries=[e for e in order if e in set(subsets["entry"])], chance=chance, label=label, probes=sorted(probes))
     doses = top[(top["kind"] == "by_dose") & (top["n_molecules"] >= MIN_DOSE_MOLECULES) & top["low"].notna() & ~top["entry"].isin(probes)].assign(
         dose=lambda d: d["group"].astype(float), mean=lambda d: scale * d["mean"],
         low=lambda d: (scale * d["low"].fillna(d["mean"])).clip(0, 100 if scale == 100 else None),
@@ -111,7 +133,7 @@ def _plots(agg: pd.DataFrame, out: Path, rows: list[BoardRow], primary: PrimaryM
     if dose_splits:
         paths["dose"] = "plots/dose.svg"
         entries = [e for e in order if e in set(doses["entry"])]
-        save_svg(dose_plot(doses, splits=dose_splits, entries=entries, label=label), out / paths["dose"])
+        _draw(cache, "dose", out / paths["dose"], dose_plot, doses, splits=dose_splits, entries=entries, label=label)
     board_rows = [r for r in rows if r.mean is not None]
     if board_rows:
         table = pd.DataFrame({
@@ -124,8 +146,8 @@ def _plots(agg: pd.DataFrame, out: Path, rows: list[BoardRow], primary: PrimaryM
         chance = scale * float(chance_rows["chance"].iloc[0]) if len(chance_rows) else None
         floor = next((r["value"] for r in references if r["key"] == "floor"), None) if references else None
         paths["probes"] = "plots/probes.svg"  # rows in the board's order: the plot reads like the table
-        save_svg(probe_plot(table, label=f"{label}: {primary.subset} queries, {primary.split}", chance=chance,
-                            floor=None if floor is None else scale * floor), out / paths["probes"])
+        _draw(cache, "probes", out / paths["probes"], probe_plot, table, label=f"{label}: {primary.subset} queries, {primary.split}", chance=chance,
+              floor=None if floor is None else scale * floor)
     return paths
 
 
@@ -196,7 +218,7 @@ def render_benchmark(out: Path, *, scorer: BenchmarkScorer, scored: list[Scored]
         "tables": detail_tables(agg, order, by_name, primary.average, scorer, cells) if len(agg) else [],
         "average": primary.average,
         "metrics": metrics_context(TABLE_METRICS), "definitions": metrics_context(),
-        "plots": _plots(agg, out, rows, primary, _floor_values(by_name)) if len(agg) else {},
+        "plots": _plots(agg, out, rows, primary, _floor_values(by_name), cache=cache) if len(agg) else {},
         "min_seeds": MIN_SEEDS, "min_probe_seeds": MIN_PROBE_SEEDS, "min_dose_molecules": MIN_DOSE_MOLECULES,
         "method": sorted({v.method for v in verdicts.values()}),
         "n_ranked": sum(r.rank is not None for r in rows),

@@ -84,7 +84,8 @@ def evaluate_folds(
     given = scorers or {}
     evaluators = {k: given[k] if k in given else Scorer(root, fold=k, memory_mb=memory_mb, limits=limits) for k in sorted(files)}
     subs = {k: evaluators[k].read(files[k]) for k in sorted(files)}
-    per_fold = {str(k): headline_only(evaluators[k].evaluate(subs[k], n_bootstrap=n_bootstrap, seed=seed)) for k in subs}
+    # each fold's headline results (its breakdowns are not kept: only the pooled results have them)
+    per_fold = {str(k): headline_only(evaluators[k].evaluate(subs[k], n_bootstrap=n_bootstrap, seed=seed, breakdowns=False)) for k in subs}
     ranked = {k: evaluators[k].rank(subs[k]) for k in subs}
     ev0 = evaluators[min(evaluators)]
     fold_set_name = ev0.manifest.name

@@ -114,8 +114,9 @@ class Scorer:
         key = self.keys[split]
         return dict(n_queries=len(key.query_ids), n_candidates=len(key.candidate_ids), n_molecules=key.n_molecules)
 
-    def evaluate(self, submission: str | os.PathLike | Submission, *, n_bootstrap: int = 1000, seed: int = 0) -> Results:
-        """Validate and score a submission; every covered split gets every metric with its interval."""
+    def evaluate(self, submission: str | os.PathLike | Submission, *, n_bootstrap: int = 1000, seed: int = 0, breakdowns: bool = True) -> Results:
+        """Validate and score a submission; every covered split gets every metric with its interval.
+        breakdowns=False: no by_dose / by_scaffold cells (the other numbers are the same)."""
         if self.blind:
             raise PhenoBenchError(
                 f"{self.root}: a blind copy (answers withheld for re-running an entry); it validates files but scores "
@@ -131,7 +132,7 @@ class Scorer:
             scored = ranked[split]
             splits[split] = summarise_split(
                 scored.per_query, scored.averaged, split, n_bootstrap=n_bootstrap, seed=seed, base=self._base(split),
-                effective_rank=scored.effective_rank, flags=scored.flags,
+                effective_rank=scored.effective_rank, flags=scored.flags, breakdowns=breakdowns,
             )
         return Results(
             scorer_version=SCORER_VERSION,

@@ -9,6 +9,7 @@ and in ``unseen_dataset`` the molecules in / not in train; each is scored, descr
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from collections.abc import Mapping
 
@@ -18,7 +19,7 @@ import pandas as pd
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.medians import forget
 from pheno_bench.metric_ids import k_of_folds, metric_label, parse_metric_id
-from pheno_bench.metrics import IDENTITY_METRICS, METRICS, TOP_K_METRICS, TOP_PERCENTS, bootstrap_weights, grouped_estimates, macro_estimates, metric_parts, top_k_count
+from pheno_bench.metrics import IDENTITY_METRICS, METRICS, TOP_K_METRICS, TOP_PERCENTS, bootstrap_weights, grouped_estimates, macro_estimates, metric_parts, point_and_bounds, top_k_count
 from pheno_bench.results import Estimate, Primary, SplitResult, SubsetResult, ViewResult, dose_sort_key
 from pheno_bench.scoring.views import View
 
@@ -90,16 +91,45 @@ def cell_estimates(view: View, codes: np.ndarray, weights: np.ndarray, molecule:
     return present, np.stack([average(values, mol, group, weights, tied=tied) for average in (grouped_estimates, macro_estimates)])
 
 
-def cell_intervals(view: View, codes: np.ndarray, weights: np.ndarray, molecule: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Group codes present in ``codes`` and the (2 averages, groups, n_metrics) low and high bounds
-    of the bootstrap intervals of their estimates (weights: the point row, then the resamples).
+def cell_point_and_bounds(view: View, codes: np.ndarray, weights: np.ndarray, molecule: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Group codes present in ``codes``, their (2 averages, 1, groups, n_metrics) estimates under
+    weights[:1] alone (:func:`cell_estimates` of it, bit for bit: the same single-row computation
+    as chance's) and the (2 averages, groups, n_metrics) low and high bounds of their bootstrap
+    intervals over the resamples weights[1:].
 
-    The same numbers as :func:`pheno_bench.metrics.intervals` over :func:`cell_estimates`' resample rows, without its
-    (2, rows, groups, n_metrics) array (at 1,000 resamples of 400 scaffold groups, 120 MB): each
-    lane's samples are reduced as they are computed (``bounds=True``)."""
+    The bounds are the same numbers as :func:`pheno_bench.metrics.intervals` over
+    :func:`cell_estimates`' resample rows, without its (2, rows, groups, n_metrics) array (at 1,000
+    resamples of 400 scaffold groups, 120 MB): each group's samples are reduced as they are
+    computed; and what does not depend on the weights is computed once for both."""
     present, (values, mol, group, tied) = _cell(view, codes, molecule, "values")
-    low, high = np.stack([average(values, mol, group, weights, tied=tied, bounds=True) for average in (grouped_estimates, macro_estimates)], axis=1)
-    return present, low, high
+    pairs = [point_and_bounds(average, values, mol, group, weights, tied=tied) for average in ("micro", "macro")]
+    low, high = np.stack([bounds for _, bounds in pairs], axis=1)
+    return present, np.stack([point for point, _ in pairs])[:, None], low, high
+
+
+#: chance and floor cells by a digest of what they are computed from: they depend on the answer key
+#: and the subset only, not on the submission, so a board or a fold set scoring many files computes
+#: each once (the same computation, so the same bits)
+_REFERENCE_CELLS: dict[str, np.ndarray] = {}
+REFERENCE_CELLS_KEPT = 256
+
+
+def _reference_cells(view: View, codes: np.ndarray, weights: np.ndarray, molecule: np.ndarray, which: str) -> np.ndarray:
+    """:func:`cell_estimates` (point row only) of ``which`` ("chance" or "floor"), reused when
+    its inputs (values, tied blocks, group codes, molecules, number of molecules) are the same."""
+    tied = view.tied_of(which)
+    digest = hashlib.sha256(which.encode())
+    for array in (getattr(view, which), tied, codes, molecule, weights):
+        if array is not None:
+            array = np.ascontiguousarray(array)
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+            digest.update(array.tobytes())
+    key = digest.hexdigest()
+    if key not in _REFERENCE_CELLS:
+        if len(_REFERENCE_CELLS) >= REFERENCE_CELLS_KEPT:
+            _REFERENCE_CELLS.pop(next(iter(_REFERENCE_CELLS)))
+        _REFERENCE_CELLS[key] = cell_estimates(view, codes, weights, molecule, which)[1]
+    return _REFERENCE_CELLS[key].copy()
 
 
 def _cell(view: View, codes: np.ndarray, molecule: np.ndarray, which: str) -> tuple[np.ndarray, list]:
@@ -111,13 +141,16 @@ def _cell(view: View, codes: np.ndarray, molecule: np.ndarray, which: str) -> tu
     return present, [getattr(view, which)[keep], molecule[keep], group, None if tied is None else tied[keep]]
 
 
-def summarise(view: View, split: str, weights: np.ndarray) -> tuple[ViewResult, dict[str, dict[str, float]]]:
-    """Every metric (micro and macro, chance level, interval or status) for every subset; and the pessimistic view."""
+def summarise(view: View, split: str, weights: np.ndarray, *, breakdowns: bool = True) -> tuple[ViewResult, dict[str, dict[str, float]]]:
+    """Every metric (micro and macro, chance level, interval or status) for every subset; and the pessimistic view.
+    breakdowns=False: the subsets only (by_dose and by_scaffold left empty; the subsets' numbers are the same)."""
     molecule, n_molecules = view.molecule_codes()
     in_train = view.labels["in_train"].to_numpy(dtype=bool)
     fields = {"subsets": {}, "by_dose": {}, "by_scaffold": {}}
     pessimistic = {}
     for field_name, codes, names in partitions(view, split):
+        if not breakdowns and field_name != "subsets":
+            continue
         keep = codes >= 0
         if not keep.any():
             continue
@@ -133,14 +166,14 @@ def summarise(view: View, split: str, weights: np.ndarray) -> tuple[ViewResult, 
             if (part >= 0).any():
                 # point estimates and chance levels by the same single-row computation, so that a
                 # submission whose per-query values equal chance's scores chance bit for bit
-                present, point = cell_estimates(view, part, weights[:1], molecule)  # (2 averages, 1, groups, n_metrics)
-                if len(rows) > 1:
-                    _, low, high = cell_intervals(view, part, rows, molecule)  # each (2, groups, n_metrics)
+                if len(rows) > 1:  # point: (2 averages, 1, groups, n_metrics); low, high: (2, groups, n_metrics)
+                    present, point, low, high = cell_point_and_bounds(view, part, rows, molecule)
                 else:
+                    present, point = cell_estimates(view, part, weights[:1], molecule)
                     low = high = np.full((2, *point.shape[2:]), np.nan)
-                _, chance = cell_estimates(view, part, weights[:1], molecule, "chance")
+                chance = _reference_cells(view, part, weights[:1], molecule, "chance")
                 # the query-blind floor: the same computation as chance, on the floor ranking's values
-                floor = cell_estimates(view, part, weights[:1], molecule, "floor")[1] if view.floor is not None else np.full_like(chance, np.nan)
+                floor = _reference_cells(view, part, weights[:1], molecule, "floor") if view.floor is not None else np.full_like(chance, np.nan)
                 for i, g in enumerate(present):
                     estimates[g] = (point[:, 0, i], low[:, i], high[:, i], chance[:, 0, i], floor[:, 0, i])
                 if field_name == "subsets":
@@ -185,12 +218,13 @@ def split_rng(seed: int, split: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(split.encode())])
 
 
-def summarise_split(per_query: View, averaged: View, split: str, *, n_bootstrap: int, seed: int, base: dict, **extra) -> SplitResult:
-    """The SplitResult of (possibly pooled) views: bootstrap over the molecules of the pooled set."""
+def summarise_split(per_query: View, averaged: View, split: str, *, n_bootstrap: int, seed: int, base: dict, breakdowns: bool = True, **extra) -> SplitResult:
+    """The SplitResult of (possibly pooled) views: bootstrap over the molecules of the pooled set.
+    breakdowns=False: no by_dose / by_scaffold cells (a fold's results inside pooled ones keep none)."""
     _, n_molecules = per_query.molecule_codes()
     weights = bootstrap_weights(n_molecules, n_resamples=n_bootstrap, rng=split_rng(seed, split))
-    pq_result, pessimistic = summarise(per_query, split, weights)
-    avg_result, _ = summarise(averaged, split, weights)
+    pq_result, pessimistic = summarise(per_query, split, weights, breakdowns=breakdowns)
+    avg_result, _ = summarise(averaged, split, weights, breakdowns=breakdowns)
     n_cand = per_query.n_candidates
     k = {f"top_{p}pct": top_k_count(p, n_cand) for p in TOP_PERCENTS} if isinstance(n_cand, int) else {}
     return SplitResult(evaluated=True, **base, k=k, per_query=pq_result, averaged=avg_result, pessimistic=pessimistic, **extra)
