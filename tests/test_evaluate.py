@@ -318,3 +318,27 @@ def test_real_benchmark_random_and_oracle(cell_injury_v1, tmp_path):
     perfect = evaluator.evaluate(submit(evaluator, tmp_path / "oracle.parquet", *oracle(evaluator, noise=0.0)), n_bootstrap=0)
     for result in perfect.splits.values():
         assert all(result.per_query.subsets["all"].metrics[m].value == 1 for m in METRICS if m != "median_rank")
+
+
+def test_fold_headlines_without_breakdowns_and_reused_chance_cells_give_the_same_results(bench, tmp_path, monkeypatch):
+    """Issue 16: a fold's results inside pooled ones skip the by-dose / by-scaffold cells they never
+    keep (``breakdowns=False`` must equal the full results with those emptied), and the chance and
+    floor cells, which depend on the answer key and subset only, are computed once across files
+    (the second file's results must equal a fresh computation's, bit for bit)."""
+    from pheno_bench.scoring import summaries
+    from pheno_bench.scoring.pooling import headline_only
+
+    first = submit(bench, tmp_path / "a.parquet", *oracle(bench, 0.8, seed=1))
+    second = submit(bench, tmp_path / "b.parquet", *oracle(bench, 0.9, seed=2))
+    full = bench.evaluate(first)
+    assert any(s.per_query.by_scaffold for s in full.splits.values() if s.evaluated)
+    assert bench.evaluate(first, breakdowns=False).model_dump_json() == headline_only(full).model_dump_json()
+
+    computed = []
+    cell_estimates = summaries.cell_estimates
+    monkeypatch.setattr(summaries, "cell_estimates", lambda view, codes, w, m, which="values": (computed.append(which), cell_estimates(view, codes, w, m, which))[1])
+    reused = bench.evaluate(second).model_dump_json()  # chance and floor cells as the first file's
+    assert "chance" not in computed and "floor" not in computed and "values" in computed
+    monkeypatch.setattr(summaries, "_REFERENCE_CELLS", {})
+    computed.clear()
+    assert bench.evaluate(second).model_dump_json() == reused and "chance" in computed and "floor" in computed

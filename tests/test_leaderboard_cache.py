@@ -162,3 +162,27 @@ def test_cli_build_prints_one_line_per_entry_off_a_terminal(synthetic_v1, tmp_pa
         assert len(steps) == 3 and steps[0].startswith("[1/3] one-seed (synthetic-v1): ") and expect in steps[0]
         assert steps[-1].startswith("[3/3] synthetic-v1: verdicts and pages")
     assert (tmp_path / "home/cache/results/run").is_dir()
+
+
+def test_unchanged_plots_come_from_the_cache_and_a_damaged_plot_record_is_redrawn(board, synthetic_v1, monkeypatch):
+    """Issue 16: a board's SVG plots drawn from the same data and plotting code are written from the
+    cache (matplotlib is the slow part of an unchanged build); a damaged plot record is one note
+    and a redraw; the pages are the same bytes either way."""
+    from pheno_bench import plots
+
+    root, reference = board
+    drawn = []
+    save_svg = plots.save_svg
+    monkeypatch.setattr(plots, "save_svg", lambda fig, path: (drawn.append(Path(path).name), save_svg(fig, path))[1])
+    cache = ResultsCache(root / "cache")
+    _build(root, synthetic_v1, cache)
+    assert drawn == []  # the warm cache drew them: nothing drawn now
+    assert cache.hits.get("plot") == 3 and _pages(root / "site/leaderboard") == _pages(reference)
+    record = next((root / "cache/plot").glob("*.json"))
+    stored = json.loads(record.read_text())
+    record.write_text(json.dumps({**stored, "payload": stored["payload"].replace("<svg", "<svg onload='x()'", 1)}))  # sha256 no longer matches
+    cache = ResultsCache(root / "cache")
+    _build(root, synthetic_v1, cache)
+    assert len(drawn) == 1 and any("plot" in note and "ignored" in note for note in cache.notes)
+    assert _pages(root / "site/leaderboard") == _pages(reference)
+    assert "onload" not in record.read_text()  # rewritten by the redraw
