@@ -39,7 +39,8 @@ from scipy.special import erfc, ndtri
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.folds import is_fold_set
 from pheno_bench.metric_ids import VIEWS, metric_label, parse_metric_id
-from pheno_bench.metrics import CI_LEVEL, LOWER_IS_BETTER, METRICS, TOP_K_METRICS, bootstrap_weights, intervals, top_k_count
+from pheno_bench.averages import bootstrap_weights, intervals
+from pheno_bench.metrics import CI_LEVEL, LOWER_IS_BETTER, METRICS, TOP_K_METRICS, top_k_count
 from pheno_bench.power import minimum_detectable_difference, verdict_statement
 from pheno_bench.registry import locate
 from pheno_bench.runs import (  # noqa: F401 (average_views, entry_interval, seed_counts, seed_rng: re-exported)

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from pheno_bench.compare import compare_entries, compare_runs
 from pheno_bench.metric_ids import AVERAGES, VIEWS, metric_label, parse_metric_id, primary_metric_of  # noqa: F401 (re-exported)
-from pheno_bench.metrics import CI_LEVEL, LOWER_IS_BETTER, METRICS, TOP_PERCENTS, bootstrap_weights, top_k_count  # noqa: F401 (re-exported)
+from pheno_bench.averages import bootstrap_weights  # noqa: F401 (re-exported)
+from pheno_bench.metrics import CI_LEVEL, LOWER_IS_BETTER, METRICS, TOP_PERCENTS, top_k_count  # noqa: F401 (re-exported)
 from pheno_bench.ranking import TIE_RTOL  # noqa: F401 (re-exported)
 from pheno_bench.results import Comparison, Results
 from pheno_bench.scoring import (  # noqa: F401 (re-exported)

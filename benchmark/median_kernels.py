@@ -179,7 +179,7 @@ def ratio_intervals(totals, median, rank_column, q_low, q_high, groups, low, hig
     totals: (rows, n_groups * (c + 1)), each group's c weighted sums then its weighted count;
     median: (rows, n_groups). Metric j of group g (j in 0..c) is median[r, g] at ``rank_column``,
     else the ratio of its sum over the count (the same IEEE division numpy does). As
-    :func:`pheno_bench.metrics.intervals` over those values, value for value: NaN resamples
+    :func:`pheno_bench.averages.intervals` over those values, value for value: NaN resamples
     dropped; with ``last`` = valid - 1, the bound at quantile q is ordered[b] + (p - b) *
     (ordered[min(b + 1, last)] - ordered[b]), p = last * q, b = floor(p); NaN when none is valid.
     ``groups`` should be consecutive: their values in a row are adjacent, and each row is read

@@ -22,7 +22,8 @@ import numpy as np
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.folds import is_fold_set
 from pheno_bench.metric_ids import VIEWS, parse_metric_id
-from pheno_bench.metrics import METRICS, N_VALUES, bootstrap_weights, intervals
+from pheno_bench.averages import bootstrap_weights, intervals
+from pheno_bench.metrics import METRICS, N_VALUES
 from pheno_bench.power import SeedInterval
 from pheno_bench.registry import locate
 from pheno_bench.schema import TEST_SPLITS

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_info
 
-from pheno_bench.metrics import bootstrap_weights
+from pheno_bench.averages import bootstrap_weights
 from pheno_bench.scoring import SplitKey, rank_split
 from pheno_bench.scoring import summarise as summarise_view
 from pheno_bench.ranking import retrieval_counts
@@ -173,7 +173,7 @@ q, c = rng.standard_normal((50, 16), dtype=np.float32), rng.standard_normal((40,
 retrieval_counts(q, c, true_index=np.arange(50) % 40, candidate_molecule=np.arange(40) // 4)
 ranking = time.perf_counter() - t
 t = time.perf_counter()
-from pheno_bench.metrics import grouped_estimates, grouped_tied_median
+from pheno_bench.averages import grouped_estimates, grouped_tied_median
 values = np.column_stack([rng.random((50, 5)), np.arange(50) % 40 + 1.0])
 grouped_estimates(values, np.arange(50) % 7, np.arange(50) % 3, np.ones((2, 7)))
 grouped_tied_median(np.arange(50) % 40 + 1.0, np.ones(50), np.arange(50) % 3, np.arange(50) % 7, np.ones((2, 7)))

@@ -7,7 +7,7 @@ import pytest
 
 from pheno_bench.compare import EXPLORATORY_METRICS, average_views, compare_entries, entry_interval, holm_resamples, percentile_p, seed_rng
 from pheno_bench.evaluate import Evaluator
-from pheno_bench.metrics import bootstrap_weights, grouped_estimates, intervals
+from pheno_bench.averages import bootstrap_weights, grouped_estimates, intervals
 from pheno_bench.power import board_power, minimum_detectable_difference, seed_interval, verdict_statement
 
 from test_evaluate import oracle, submit

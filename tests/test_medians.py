@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import pheno_bench.medians as medians
-from pheno_bench.metrics import bootstrap_weights, grouped_estimates, grouped_lower_median, grouped_tied_median, macro_estimates
+from pheno_bench.averages import bootstrap_weights, grouped_estimates, grouped_lower_median, grouped_tied_median, macro_estimates
 from pheno_bench.medians import weighted_medians
 
 

@@ -15,20 +15,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import coverage_error, label_ranking_average_precision_score, top_k_accuracy_score
 
-from pheno_bench.metrics import (
-    bootstrap_weights,
-    chance_values,
-    fair_molecule_top_k,
-    fair_reciprocal_rank,
-    fair_top_k,
-    grouped_estimates,
-    grouped_lower_median,
-    intervals,
-    macro_estimates,
-    pessimistic_values,
-    query_values,
-    top_k_count,
-)
+from pheno_bench.averages import bootstrap_weights, grouped_estimates, grouped_lower_median, intervals, macro_estimates
+from pheno_bench.metrics import chance_values, fair_molecule_top_k, fair_reciprocal_rank, fair_top_k, pessimistic_values, query_values, top_k_count
 from pheno_bench.ranking import TIE_RTOL, RankCounts, retrieval_counts
 
 
@@ -312,13 +300,13 @@ def test_bounds_equal_intervals_of_the_resampled_estimates_bit_for_bit(tied, ave
 def test_bootstrap_weights_drawn_in_blocks_equal_the_whole_table(monkeypatch, n_molecules, n_resamples):
     """bootstrap_weights draws a block of resamples at a time (issue 16: no 1000 x molecules int64
     table beside the result); the weights must be those of drawing the whole table at once."""
-    import pheno_bench.metrics as metrics
+    import pheno_bench.averages as averages
 
     rng = np.random.default_rng([11, n_molecules])
     draws = rng.integers(0, n_molecules, size=(n_resamples, n_molecules)) + np.arange(n_resamples)[:, None] * n_molecules
     counts = np.bincount(draws.ravel(), minlength=n_resamples * n_molecules).reshape(n_resamples, n_molecules)
     expected = np.vstack([np.ones((1, n_molecules)), counts]).astype(np.float64)
-    monkeypatch.setattr(metrics, "BOOTSTRAP_DRAWS", 97)  # blocks of 97 // n_molecules resamples
+    monkeypatch.setattr(averages, "BOOTSTRAP_DRAWS", 97)  # blocks of 97 // n_molecules resamples
     got = bootstrap_weights(n_molecules, n_resamples=n_resamples, rng=np.random.default_rng([11, n_molecules]))
     assert got.dtype == np.float64 and got.shape == expected.shape
     np.testing.assert_array_equal(got, expected)
@@ -346,7 +334,7 @@ def test_compiled_quantile_equals_numpys_linear_quantile_on_ties_sorted_and_reve
 
 
 def _numpy_interval_bound(a: np.ndarray, q: float) -> float:
-    """The bound as pheno_bench.metrics.intervals computes it (numpy's formula, written out)."""
+    """The bound as pheno_bench.averages.intervals computes it (numpy's formula, written out)."""
     ordered, last = np.sort(a), len(a) - 1
     position = last * q
     below = int(np.floor(position))

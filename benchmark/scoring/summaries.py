@@ -19,7 +19,8 @@ import pandas as pd
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.medians import forget
 from pheno_bench.metric_ids import k_of_folds, metric_label, parse_metric_id
-from pheno_bench.metrics import IDENTITY_METRICS, METRICS, TOP_K_METRICS, TOP_PERCENTS, bootstrap_weights, grouped_estimates, macro_estimates, metric_parts, point_and_bounds, top_k_count
+from pheno_bench.averages import bootstrap_weights, grouped_estimates, macro_estimates, point_and_bounds
+from pheno_bench.metrics import IDENTITY_METRICS, METRICS, TOP_K_METRICS, TOP_PERCENTS, metric_parts, top_k_count
 from pheno_bench.results import Estimate, Primary, SplitResult, SubsetResult, ViewResult, dose_sort_key
 from pheno_bench.scoring.views import View
 
@@ -97,7 +98,7 @@ def cell_point_and_bounds(view: View, codes: np.ndarray, weights: np.ndarray, mo
     as chance's) and the (2 averages, groups, n_metrics) low and high bounds of their bootstrap
     intervals over the resamples weights[1:].
 
-    The bounds are the same numbers as :func:`pheno_bench.metrics.intervals` over
+    The bounds are the same numbers as :func:`pheno_bench.averages.intervals` over
     :func:`cell_estimates`' resample rows, without its (2, rows, groups, n_metrics) array (at 1,000
     resamples of 400 scaffold groups, 120 MB): each group's samples are reduced as they are
     computed; and what does not depend on the weights is computed once for both."""
