@@ -41,6 +41,7 @@ from threadpoolctl import threadpool_info
 
 from pheno_bench.averages import bootstrap_weights
 from pheno_bench.scoring import SplitKey, rank_split
+from pheno_bench.scoring.summaries import forget_reference_cells
 from pheno_bench.scoring import summarise as summarise_view
 from pheno_bench.ranking import retrieval_counts
 from pheno_bench.submission import read_submission, write_submission
@@ -122,6 +123,7 @@ def phase_score(args) -> dict:
     evaluate.retrieval_counts = original
     for label, n in (("summary", 0), ("summary_bootstrap", args.bootstrap)):
         def summarise():
+            forget_reference_cells()  # as for a first file: the chance and floor cells computed too
             weights = bootstrap_weights(key.n_molecules, n_resamples=n, rng=np.random.default_rng(0))
             return [summarise_view(view, key.split, weights) for view in (ranked.per_query, ranked.averaged)]
 

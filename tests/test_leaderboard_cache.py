@@ -118,14 +118,14 @@ def test_a_changed_scorer_version_or_fingerprint_rescores_everything(calls, synt
 def test_a_tampered_or_corrupt_cache_record_is_never_used(board, calls, synthetic_v1):
     root, reference = board
     folder = root / "cache"
-    records = sorted((folder / "run").glob("*.json"))
+    records = sorted((folder / "run").glob("*.record"))
     good = {p: p.read_text() for p in records}
-    target = next(p for p, text in good.items() if '"fold":null,"file":"seed-0.parquet"' in json.loads(text)["payload"])
-    record = json.loads(good[target])
+    target = next(p for p, text in good.items() if '"fold":null,"file":"seed-0.parquet"' in text.partition("\n")[2])
+    header, _, text = good[target].partition("\n")
     # 1. a number changed (the primary value doubled), digest left as it was
-    payload = json.loads(record["payload"])
+    payload = json.loads(text)
     payload["results"]["primary"]["value"] = 2 * payload["results"]["primary"]["value"] + 0.25
-    target.write_text(json.dumps(record | {"payload": json.dumps(payload)}))
+    target.write_text(header + "\n" + json.dumps(payload))
     # 2. another run's record copied over one whose key differs (digest intact, key wrong)
     other = next(p for p in records if p != target)
     victim = next(p for p in records if p not in (target, other))
@@ -151,7 +151,9 @@ def test_cli_build_prints_one_line_per_entry_off_a_terminal(synthetic_v1, tmp_pa
     root = _small(warm, tmp_path)
     monkeypatch.setenv("PHENO_BENCH_HOME", str(tmp_path / "home"))
     args = ["pheno-bench", "leaderboard", "build", "--submissions", str(root / "submissions"), "--site", str(root / "site"), "--benchmark", str(synthetic_v1)]
-    for extra, expect in (([], "scored"), ([], "every run from the cache"), (["--rescore"], "scored")):
+    for extra, expect, board_step in (
+        ([], "scored", "verdicts and pages"), ([], "every run from the cache", "unchanged, pages of the last build reused"), (["--rescore"], "scored", "verdicts and pages"),
+    ):
         monkeypatch.setattr(sys, "argv", args + extra)
         try:
             main()
@@ -160,7 +162,7 @@ def test_cli_build_prints_one_line_per_entry_off_a_terminal(synthetic_v1, tmp_pa
         lines = capsys.readouterr().out.splitlines()
         steps = [line for line in lines if line.startswith("[")]
         assert len(steps) == 3 and steps[0].startswith("[1/3] one-seed (synthetic-v1): ") and expect in steps[0]
-        assert steps[-1].startswith("[3/3] synthetic-v1: verdicts and pages")
+        assert steps[-1].startswith(f"[3/3] synthetic-v1: {board_step}")
     assert (tmp_path / "home/cache/results/run").is_dir()
 
 
@@ -178,11 +180,35 @@ def test_unchanged_plots_come_from_the_cache_and_a_damaged_plot_record_is_redraw
     _build(root, synthetic_v1, cache)
     assert drawn == []  # the warm cache drew them: nothing drawn now
     assert cache.hits.get("plot") == 3 and _pages(root / "site/leaderboard") == _pages(reference)
-    record = next((root / "cache/plot").glob("*.json"))
-    stored = json.loads(record.read_text())
-    record.write_text(json.dumps({**stored, "payload": stored["payload"].replace("<svg", "<svg onload='x()'", 1)}))  # sha256 no longer matches
+    record = next((root / "cache/plot").glob("*.record"))
+    record.write_text(record.read_text().replace("<svg", "<svg onload='x()'", 1))  # its sha256 no longer matches
     cache = ResultsCache(root / "cache")
-    _build(root, synthetic_v1, cache)
+    _build(root, synthetic_v1, cache, site="site2")  # a new site folder: no earlier pages to reuse, the board is rendered
     assert len(drawn) == 1 and any("plot" in note and "ignored" in note for note in cache.notes)
-    assert _pages(root / "site/leaderboard") == _pages(reference)
+    assert _pages(root / "site2/leaderboard") == _pages(reference)
     assert "onload" not in record.read_text()  # rewritten by the redraw
+
+
+def test_an_unchanged_board_reuses_its_pages_and_an_edited_page_is_rendered_again(board, synthetic_v1, monkeypatch):
+    """Issue 16: a board whose inputs (entries' files, benchmark, code) did not change is copied from
+    the last build after every file is checked against its stamp; an edited page, or a changed
+    entry, renders it again; the pages are the same bytes as a full render either way."""
+    from pheno_bench.leaderboard import render
+
+    root, reference = board
+    rendered = []
+    render_benchmark = render.render_benchmark
+    monkeypatch.setattr(render, "render_benchmark", lambda out, **kw: (rendered.append(out.name), render_benchmark(out, **kw))[1])
+    _build(root, synthetic_v1, ResultsCache(root / "cache"))
+    assert rendered == ["synthetic-v1"]  # the first build into this site: nothing to reuse
+    _build(root, synthetic_v1, ResultsCache(root / "cache"))
+    assert rendered == ["synthetic-v1"] and _pages(root / "site/leaderboard") == _pages(reference)
+    page = next((root / "site/leaderboard/synthetic-v1").glob("*.md"))
+    page.write_text(page.read_text() + "\n<script>alert(1)</script>\n")  # a hand edit of the published page
+    _build(root, synthetic_v1, ResultsCache(root / "cache"))
+    assert rendered == ["synthetic-v1"] * 2 and _pages(root / "site/leaderboard") == _pages(reference)
+    (root / "submissions/fair/metadata.yaml").write_text((root / "submissions/fair/metadata.yaml").read_text() + "\n# a comment\n")
+    _build(root, synthetic_v1, ResultsCache(root / "cache"))
+    assert rendered == ["synthetic-v1"] * 3  # an entry's file changed: rendered again
+    _build(root, synthetic_v1, ResultsCache(root / "cache", rescore=True))
+    assert rendered == ["synthetic-v1"] * 4  # --rescore always renders

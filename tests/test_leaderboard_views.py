@@ -88,7 +88,7 @@ def _scored(root: Path, subs: Path, cache: ResultsCache | None):
 
 def test_cached_views_equal_the_views_ranked_from_the_files_bit_for_bit_and_give_the_same_verdicts(copy):
     root, subs, folder, _ = copy
-    for record in (folder / "verdict").glob("*.json"):
+    for record in (folder / "verdict").glob("*.record"):
         record.unlink()  # the verdicts are computed again: from the cached views, and from the files
     cache = ResultsCache(folder)
     scorer, cached = _scored(root, subs, cache)
@@ -129,7 +129,7 @@ def test_a_damaged_views_record_is_a_miss_with_one_line_and_the_same_pages(copy,
         records[1].write_bytes(records[2 % len(records)].read_bytes())
     if len(records) > 2:
         records[2].write_bytes(b"not a zip file")
-    for record in (folder / "verdict").glob("*.json"):
+    for record in (folder / "verdict").glob("*.record"):
         record.unlink()
     notes: list[str] = []
     build(submissions=subs, site=subs.parent / "site", benchmarks=[root], cache=ResultsCache(folder, on_note=notes.append))

@@ -3,13 +3,16 @@
 ``leaderboard build`` re-scores every entry with the installed scorer. What a run of an entry
 (one seed; every fold of it for a fold benchmark) scores to depends only on its files' bytes, the
 benchmark, the scorer and the bootstrap options, so the results are kept under
-``<home>/cache/results/`` (:func:`pheno_bench.paths.home`), one JSON record per **key**:
+``<home>/cache/results/`` (:func:`pheno_bench.paths.home`), one record per **key** (a line of
+JSON with the key and a sha256 over the key and the payload, then the payload as it is):
 
 - a run: the run's files (fold, file name, sha256 of the bytes), the benchmark's name, version
   and fingerprint, the scorer version, the package version and the bootstrap options;
 - a verdict (:mod:`.ranking`): both entries' run keys, the primary metric and the same versions;
 - a run's primary-split views (:mod:`.primary_views`: the per-query values a verdict resamples), the
-  run's key with its own kind and the split, kept as arrays in an ``.npz`` file.
+  run's key with its own kind and the split, kept as arrays in an ``.npz`` file;
+- a board's plot (:func:`plot_key`): a sha256 of the table and options it is drawn from, of the
+  plotting code and matplotlib's version; the payload is the SVG.
 
 A changed file, benchmark fingerprint, scorer or package version or bootstrap option is a
 different key: everything it touches is scored again. A record is trusted only if it holds its
@@ -71,6 +74,11 @@ def _canonical(obj) -> str:
 
 def _digest(obj) -> str:
     return hashlib.sha256(_canonical(obj).encode()).hexdigest()
+
+
+def _record_digest(key, body: bytes) -> str:
+    """sha256 of a record: its key (canonical JSON), a newline, its payload's UTF-8 bytes."""
+    return hashlib.sha256(_canonical(key).encode() + b"\n" + body).hexdigest()
 
 
 #: the names under which an .npz record keeps its key and digest
@@ -157,8 +165,8 @@ class ResultsCache:
     def __post_init__(self):
         self.folder = Path(self.folder) if self.folder is not None else cache_folder()
 
-    def path(self, key: Mapping, *, suffix: str = ".json") -> Path:
-        """The record file of ``key``: ``<folder>/<kind>/<sha256 of the key>.json`` (``.npz`` for arrays)."""
+    def path(self, key: Mapping, *, suffix: str = ".record") -> Path:
+        """The record file of ``key``: ``<folder>/<kind>/<sha256 of the key>.record`` (``.npz`` for arrays)."""
         return self.folder / str(key["kind"]) / f"{_digest(key)}{suffix}"
 
     def _note(self, line: str) -> None:
@@ -177,14 +185,15 @@ class ResultsCache:
         try:
             if not path.is_file() or path.is_symlink():
                 raise ValueError("not a regular file")
-            record = json.loads(path.read_bytes())
-            if not isinstance(record, dict) or set(record) != {"key", "payload", "sha256"}:
+            header, newline, body = path.read_bytes().partition(b"\n")
+            record = json.loads(header) if newline else None
+            if not isinstance(record, dict) or set(record) != {"key", "sha256"}:
                 raise ValueError("not a cache record")
             if record["key"] != json.loads(_canonical(key)):
                 raise ValueError("it holds another key")
-            if not isinstance(record["payload"], str) or record["sha256"] != _digest({"key": record["key"], "payload": record["payload"]}):
+            if record["sha256"] != _record_digest(record["key"], body):
                 raise ValueError("its contents do not match their sha256")
-            value = parse(record["payload"])
+            value = parse(body.decode("utf-8"))
         except (OSError, ValueError, TypeError, ValidationError, PhenoBenchError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self._note(f"cache record {path} ignored ({reason}): re-scoring {what}")
@@ -236,11 +245,13 @@ class ResultsCache:
         return path
 
     def put(self, key: Mapping, payload: str) -> Path:
-        """Store ``payload`` (a JSON text) under ``key``, atomically."""
+        """Store ``payload`` (a text) under ``key``, atomically: one line of JSON (the key and the
+        sha256 of the key and the payload), then the payload as it is (nothing to escape or parse
+        to check it: a v2 run's record is 7 MB)."""
         key = json.loads(_canonical(key))
-        record = {"key": key, "payload": payload, "sha256": _digest({"key": key, "payload": payload})}
+        header = json.dumps({"key": key, "sha256": _record_digest(key, payload.encode("utf-8"))}, sort_keys=True, ensure_ascii=True, allow_nan=False)
         path = self.path(key)
-        write_text(json.dumps(record, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n", path)
+        write_text(header + "\n" + payload, path)
         return path
 
 

@@ -25,6 +25,7 @@ import pandas as pd
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.io import replace_folder, write_text
 from pheno_bench.leaderboard.cache import ResultsCache, parse_svg, plot_key
+from pheno_bench.leaderboard.stamps import inputs_digest, reuse_board, write_stamp
 from pheno_bench.leaderboard.entries import METADATA_FILE, Entry, discover, read_metadata, staging_folder
 from pheno_bench.leaderboard.pages import (  # noqa: F401 (MIN_DOSE_MOLECULES, primary_label, split_k: re-exported)
     DETAIL_SUBSETS,
@@ -338,7 +339,13 @@ def build(
     try:
         for j, (name, entries) in enumerate(sorted(scored.items()), 1):
             start, before = time.perf_counter(), dict(cache.hits) if cache is not None else {}
+            inputs = inputs_digest(scorers[name].key, entries, scored)
+            if cache is not None and not cache.rescore and reuse_board(target / name, staging / name, inputs):
+                if progress:  # nothing it is rendered from changed: the last build's pages, checked file by file
+                    progress(min(len(paths) + j, total), total, f"{name}: unchanged, pages of the last build reused in {time.perf_counter() - start:.1f} s")
+                continue
             render_benchmark(staging / name, scorer=scorers[name], scored=entries, env=env, boards=set(scored), cache=cache)
+            write_stamp(staging / name, inputs)
             if progress:
                 reused = "" if cache is None else f", {cache.hits.get('verdict', 0) - before.get('verdict', 0)} verdicts from the cache"
                 progress(min(len(paths) + j, total), total, f"{name}: verdicts and pages in {time.perf_counter() - start:.1f} s{reused}")
