@@ -138,7 +138,7 @@ def _reference_cells(view: View, codes: np.ndarray, weights: np.ndarray, molecul
         kept = _REFERENCE_CELLS.get(key)
     if kept is None:
         kept = cell_estimates(view, codes, weights, molecule, which)[1]
-        with _REFERENCE_LOCK:  # files may be scored in threads (the leaderboard's seeds)
+        with _REFERENCE_LOCK:  # files may be scored in threads
             while len(_REFERENCE_CELLS) >= REFERENCE_CELLS_KEPT:
                 _REFERENCE_CELLS.pop(next(iter(_REFERENCE_CELLS)))
             _REFERENCE_CELLS[key] = kept
