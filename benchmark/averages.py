@@ -83,20 +83,27 @@ def grouped_tied_median(rank: np.ndarray, tied: np.ndarray, group: np.ndarray, m
     (the pooled distribution of a block-tied ranking is uniform over 1..n), where the median of
     mid-ranks could be gamed below chance.
     """
-    low, high, mass = _tied_items(rank, tied, group, molecule, macro)
-    return weighted_medians(low, high, group, molecule, weights, mass=mass, rule="tied", n_groups=int(group.max()) + 1, extra=extra)
+    mass = None
+    if macro:
+        _, inverse, counts = _cells(group, molecule)
+        mass = 1.0 / counts[inverse]
+    return _tied_medians(_tied_items(rank, tied, mass), group, molecule, weights, extra)
 
 
-def _tied_items(rank: np.ndarray, tied: np.ndarray, group: np.ndarray, molecule: np.ndarray, macro: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _cells(group: np.ndarray, molecule: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (group, molecule) cells present, coded group * width + molecule; each item's cell (index
+    into them); each cell's number of items."""
+    width = int(molecule.max(initial=0)) + 1
+    cells, inverse = np.unique(group.astype(np.int64) * width + molecule, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    return cells, inverse, np.bincount(inverse)
+
+
+def _tied_items(rank: np.ndarray, tied: np.ndarray, mass: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(low, high, mass) of :func:`grouped_tied_median`'s uniform rank distributions: [rank - t/2,
     rank + t/2], each query's mass 1 (micro, None) or 1 / its molecule's queries in its group (macro)."""
     tied = np.asarray(tied, dtype=np.float64)
     rank = np.asarray(rank, dtype=np.float64)
-    mass = None
-    if macro:
-        width = int(molecule.max(initial=0)) + 1
-        cells, cell_of = np.unique(group.astype(np.int64) * width + molecule, return_inverse=True)
-        mass = 1.0 / np.bincount(cell_of.reshape(-1))[cell_of.reshape(-1)]
     return rank - tied / 2, rank + tied / 2, mass
 
 
@@ -160,7 +167,7 @@ def _micro(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, n_molecu
     means = _means_of(values)
     sums = _pair_sums(np.column_stack([means, np.ones(len(values))]), molecule, group, n_molecules)
     rank = values[:, RANK_COLUMN]
-    items = None if tied is None else _tied_items(rank, tied, group, molecule, False)
+    items = None if tied is None else _tied_items(rank, tied, None)
 
     def evaluate(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if items is None:
@@ -202,9 +209,7 @@ def macro_estimates(
 def _macro(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, n_molecules: int, tied: np.ndarray | None):
     """weights -> (totals, median) of :func:`macro_estimates`, with the weight-free work done here, once."""
     width = int(molecule.max(initial=0)) + 1
-    cells, inverse = np.unique(group.astype(np.int64) * width + molecule, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    counts = np.bincount(inverse)
+    cells, inverse, counts = _cells(group, molecule)
     columns = _means_of(values)
     means = np.column_stack([np.bincount(inverse, weights=columns[:, j]) for j in range(columns.shape[1])]) / counts[:, None]
     if tied is None:  # each molecule's lower-median rank, then the micro estimates over the molecules
@@ -213,7 +218,7 @@ def _macro(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, n_molecu
         medians = values[order, RANK_COLUMN][starts + (counts - 1) // 2]
         return _micro(_with_rank(means[None], medians[None])[0], cells % width, cells // width, n_molecules, None)
     sums = _pair_sums(np.column_stack([means, np.ones(len(means))]), cells % width, cells // width, n_molecules)
-    items = _tied_items(values[:, RANK_COLUMN], tied, group, molecule, True)
+    items = _tied_items(values[:, RANK_COLUMN], tied, 1.0 / counts[inverse])  # the macro mass, from these cells
 
     def evaluate(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # grouped_tied_median(..., macro=True)
         median, totals = _tied_medians(items, group, molecule, weights, sums)

@@ -123,16 +123,27 @@ def forget_reference_cells() -> None:
         _REFERENCE_CELLS.clear()
 
 
-def _reference_cells(view: View, codes: np.ndarray, weights: np.ndarray, molecule: np.ndarray, which: str) -> np.ndarray:
-    """:func:`cell_estimates` (point row only) of ``which`` ("chance" or "floor"), reused when
-    its inputs (values, tied blocks, group codes, molecules, number of molecules) are the same."""
-    tied = view.tied_of(which)
+def _reference_digest(view: View, which: str, molecule: np.ndarray, weights: np.ndarray):
+    """A sha256 object fed with what a view's ``which`` cells depend on besides the subset's group
+    codes (values, tied blocks, molecules, the point row): made once per view, copied per subset."""
     digest = hashlib.sha256(which.encode())
-    for array in (getattr(view, which), tied, codes, molecule, weights):
-        if array is not None:
-            array = np.ascontiguousarray(array)
-            digest.update(f"{array.dtype.str}{array.shape}".encode())
-            digest.update(array.tobytes())
+    for array in (getattr(view, which), view.tied_of(which), molecule, weights):
+        _feed(digest, array)
+    return digest
+
+
+def _feed(digest, array: np.ndarray | None) -> None:
+    if array is not None:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+
+
+def _reference_cells(view: View, codes: np.ndarray, weights: np.ndarray, molecule: np.ndarray, which: str, base) -> np.ndarray:
+    """:func:`cell_estimates` (point row only) of ``which`` ("chance" or "floor"), reused when
+    its inputs (``base``: :func:`_reference_digest` of the view; and the group codes) are the same."""
+    digest = base.copy()
+    _feed(digest, codes)
     key = digest.hexdigest()
     with _REFERENCE_LOCK:
         kept = _REFERENCE_CELLS.get(key)
@@ -161,6 +172,7 @@ def summarise(view: View, split: str, weights: np.ndarray, *, breakdowns: bool =
     in_train = view.labels["in_train"].to_numpy(dtype=bool)
     fields = {"subsets": {}, "by_dose": {}, "by_scaffold": {}}
     pessimistic = {}
+    reference = {which: _reference_digest(view, which, molecule, weights[:1]) for which in ("chance", "floor") if getattr(view, which) is not None}
     for field_name, codes, names in partitions(view, split):
         if not breakdowns and field_name != "subsets":
             continue
@@ -184,9 +196,9 @@ def summarise(view: View, split: str, weights: np.ndarray, *, breakdowns: bool =
                 else:
                     present, point = cell_estimates(view, part, weights[:1], molecule)
                     low = high = np.full((2, *point.shape[2:]), np.nan)
-                chance = _reference_cells(view, part, weights[:1], molecule, "chance")
+                chance = _reference_cells(view, part, weights[:1], molecule, "chance", reference["chance"])
                 # the query-blind floor: the same computation as chance, on the floor ranking's values
-                floor = _reference_cells(view, part, weights[:1], molecule, "floor") if view.floor is not None else np.full_like(chance, np.nan)
+                floor = _reference_cells(view, part, weights[:1], molecule, "floor", reference["floor"]) if view.floor is not None else np.full_like(chance, np.nan)
                 for i, g in enumerate(present):
                     estimates[g] = (point[:, 0, i], low[:, i], high[:, i], chance[:, 0, i], floor[:, 0, i])
                 if field_name == "subsets":
