@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from pheno_bench.cli import main
+from cli_helpers import run_cli
 from pheno_bench.errors import PhenoBenchError
 from pheno_bench.evaluate import Evaluator
 from pheno_bench.manifest import read_manifest, verify
@@ -24,17 +24,6 @@ from test_evaluate import strict_json
 @pytest.fixture(scope="module")
 def bench(synthetic_v1):
     return Evaluator(synthetic_v1)
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["pheno-bench", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as stop:
-        code = stop.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def template_with(bench, path, *, model="random", description="", dim=4, splits=None):

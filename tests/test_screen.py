@@ -16,29 +16,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 
 import pytest
 
-from pheno_bench.cli import main
+from cli_helpers import run_cli
 from pheno_bench.metric_ids import HEADERS
 from pheno_bench.text import format_value
-
-
-def run_cli(monkeypatch, capsys, *args, columns: int | None = None):
-    """Run the console script in-process: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["pheno-bench", *map(str, args)])
-    if columns is None:
-        monkeypatch.delenv("COLUMNS", raising=False)
-    else:
-        monkeypatch.setenv("COLUMNS", str(columns))
-    code = 0
-    try:
-        main()
-    except SystemExit as stop:
-        code = stop.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def parse_tables(text: str) -> list[dict]:
