@@ -45,12 +45,14 @@ def leaderboard_build(
     site: Path = typer.Option(Path("site"), "--site", help="mkdocs docs folder; pages go to <site>/leaderboard/."),
     benchmark: list[Path] = typer.Option([], "--benchmark", help="Benchmark folder to use for its name (repeatable); default: where splits build/download put it."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Report invalid entries and build the rest instead of failing."),
-    rescore: bool = typer.Option(False, "--rescore", help="Score every entry again, ignoring the results cache (and rewrite it)."),
+    rescore: bool = typer.Option(False, "--rescore", help="Score every entry, draw every plot and render every board again, ignoring the results cache (and rewrite it)."),
 ) -> None:
     """Re-score every entry with the installed scorer and render the leaderboard pages and plots.
 
     Results are cached under $PHENO_BENCH_HOME/cache/results per submission file sha256, benchmark
-    fingerprint, scorer version and bootstrap options: an unchanged entry is not scored again.
+    fingerprint, scorer version and bootstrap options: an unchanged entry is not scored again, an
+    unchanged plot not drawn again, and a board whose inputs did not change is copied from the last
+    build after each of its files is checked against the board's stamp (.board.json).
     """
     from pheno_bench.leaderboard import build
     from pheno_bench.leaderboard.cache import ResultsCache
