@@ -26,14 +26,16 @@ INTERVAL_GROUPS = 32
 def bootstrap_weights(n_molecules: int, *, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """(1 + n_resamples, n_molecules) float64: row 0 all ones (the point estimate), then the
     multiplicity of each molecule in each resample of n_molecules drawn with replacement."""
-    out = np.empty((1 + n_resamples, n_molecules))
+    from pheno_bench import median_kernels as kernels
+
+    out = np.zeros((1 + n_resamples, n_molecules))
     out[0] = 1.0
     step = max(1, BOOTSTRAP_DRAWS // max(n_molecules, 1))
     for start in range(0, n_resamples, step):  # a block of resamples at a time: the generator's
         rows = min(step, n_resamples - start)  # stream is consumed in the same order, so the same draws
-        draws = rng.integers(0, n_molecules, size=(rows, n_molecules))
-        draws += np.arange(rows)[:, None] * n_molecules
-        out[1 + start : 1 + start + rows] = np.bincount(draws.ravel(), minlength=rows * n_molecules).reshape(rows, n_molecules)
+        # (int32 draws are the same numbers as int64's: numpy draws bounds below 2**32 from 32 bits)
+        draws = rng.integers(0, n_molecules, size=(rows, n_molecules), dtype=np.int32 if n_molecules <= 1 << 31 else np.int64)
+        kernels.count_draws(draws, out[1 + start : 1 + start + rows])
     return out
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
-#: sample size of :func:`_ranked_pair`'s threshold
+#: sample size of :func:`_ranked_pairs`'s thresholds
 PAIR_SAMPLE = 64
 
 
@@ -159,6 +159,14 @@ def weighted_medians(
 
 
 @njit(**_JIT)
+def count_draws(draws, out):
+    """out[r, m] += the number of times m occurs in draws[r] (the bootstrap's multiplicities)."""
+    for r in range(draws.shape[0]):
+        for m in draws[r]:
+            out[r, m] += 1.0
+
+
+@njit(**_JIT)
 def dense_times_csr(weights, rows, indptr, indices, data, out):
     """out[i] = weights[rows[i]] @ M for the CSR matrix M (indptr, indices, data): molecules in order,
     as scipy sums them, without copying the weights into column-major order."""
@@ -190,6 +198,7 @@ def ratio_intervals(totals, median, rank_column, q_low, q_high, groups, low, hig
     n_block = groups.shape[0]
     buffer = np.empty((n_block, width, max(rows - 1, 1)))
     scratch = np.empty(max(rows - 1, 1))
+    scratch_high = np.empty(max(rows - 1, 1))
     sample = np.empty(PAIR_SAMPLE)
     nan = np.zeros((n_block, width), np.int64)
     for r0 in range(1, rows, 64):  # tiles of 64 rows: the block's groups are adjacent in a row
@@ -227,45 +236,83 @@ def ratio_intervals(totals, median, rank_column, q_low, q_high, groups, low, hig
                 low[g, j] = np.nan
                 high[g, j] = np.nan
                 continue
-            low[g, j] = _quantile(values, n, q_low, scratch, sample)
-            high[g, j] = _quantile(values, n, q_high, scratch, sample)
+            low[g, j], high[g, j] = _quantiles(values, n, q_low, q_high, scratch, scratch_high, sample)
 
 
 @njit(**_JIT)
-def _quantile(a, n, q, scratch, sample):
-    """numpy's linear quantile q of a[:n] (no NaN): x_b + (p - b) * (x_b' - x_b), p = (n - 1) q,
-    b = floor(p), b' = min(b + 1, n - 1), x_k the value of rank k (0-based). a is not modified;
-    scratch: (n,), sample: (PAIR_SAMPLE,) float64 workspaces."""
+def _quantiles(a, n, q_low, q_high, scratch, scratch_high, sample):
+    """numpy's linear quantiles q_low and q_high of a[:n] (no NaN), each x_b + (p - b) * (x_b' - x_b),
+    p = (n - 1) q, b = floor(p), b' = min(b + 1, n - 1), x_k the value of rank k (0-based). a is
+    not modified; scratch, scratch_high: (n,), sample: (PAIR_SAMPLE,) float64 workspaces.
+
+    Each quantile needs two neighbouring ranks, taken from the nearer end: near the bottom, ranks of
+    a; near the top, ranks of -a (negation is exact). Both are found in one pass (:func:`_ranked_pairs`)."""
     last = n - 1
-    position = last * q
-    below = np.int64(np.floor(position))
-    above = min(below + 1, last)
-    if below <= last - above:  # near the bottom: the smallest values of a
-        lower, upper = _ranked_pair(a, n, below, 1.0, scratch, sample)
-    else:  # near the top: the smallest of -a (negation is exact); rank last - above of -a is
-        upper, lower = _ranked_pair(a, n, last - above, -1.0, scratch, sample)  # rank above of a
-        lower, upper = -lower, -upper
+    position_low, position_high = last * q_low, last * q_high
+    below_low, below_high = np.int64(np.floor(position_low)), np.int64(np.floor(position_high))
+    above_low, above_high = min(below_low + 1, last), min(below_high + 1, last)
+    top_low, top_high = below_low > last - above_low, below_high > last - above_high
+    k_low = last - above_low if top_low else below_low
+    k_high = last - above_high if top_high else below_high
+    first_low, second_low, first_high, second_high = _ranked_pairs(
+        a, n, k_low, -1.0 if top_low else 1.0, k_high, -1.0 if top_high else 1.0, scratch, scratch_high, sample
+    )
+    return (
+        _interpolated(first_low, second_low, top_low, below_low, above_low, position_low),
+        _interpolated(first_high, second_high, top_high, below_high, above_high, position_high),
+    )
+
+
+@njit(**_JIT)
+def _interpolated(first, second, top, below, above, position):
+    """The bound from the ranks k and k + 1 found on its side (see :func:`_quantiles`)."""
+    if top:  # ranks last - above and last - below of -a: -x_above and -x_below
+        lower, upper = -second, -first
         if above == below:  # q = 1: the largest value alone
             lower = upper
+    else:
+        lower, upper = first, second
     return lower + (position - below) * (upper - lower)
 
 
 @njit(**_JIT)
-def _ranked_pair(a, n, k, sign, scratch, sample):
-    """The values of rank k and min(k + 1, n - 1) of sign * a[:n]. The values no larger than a
-    threshold taken from an evenly spaced sample are gathered in one branch-free pass and sorted
-    (for the tails of a bootstrap, a few dozen); when that misses them, a quickselect of all n."""
-    need = min(k + 1, n - 1) + 1
-    m = 0
+def _ranked_pairs(a, n, k1, sign1, k2, sign2, scratch1, scratch2, sample):
+    """The values of ranks k and min(k + 1, n - 1) of sign * a[:n], for (k1, sign1) and (k2, sign2).
+    The values no larger than a threshold taken from an evenly spaced sample are gathered, for both
+    requests in one branch-free pass, and sorted (for the tails of a bootstrap, a few dozen); a
+    request that this misses takes a quickselect of all n."""
+    need1, need2 = min(k1 + 1, n - 1) + 1, min(k2 + 1, n - 1) + 1
+    m1 = m2 = 0
     if n > 4 * PAIR_SAMPLE:
         for i in range(PAIR_SAMPLE):
-            sample[i] = sign * a[i * n // PAIR_SAMPLE]
+            sample[i] = a[i * n // PAIR_SAMPLE]
         sample.sort()
-        threshold = sample[min(PAIR_SAMPLE - 1, need * PAIR_SAMPLE // n + 3)]
+        threshold1 = _threshold(sample, need1, n, sign1)
+        threshold2 = _threshold(sample, need2, n, sign2)
         for i in range(n):
-            v = sign * a[i]
-            scratch[m] = v
-            m += v <= threshold
+            v1 = sign1 * a[i]
+            v2 = sign2 * a[i]
+            scratch1[m1] = v1
+            scratch2[m2] = v2
+            m1 += v1 <= threshold1
+            m2 += v2 <= threshold2
+    first1, second1 = _pair_of(a, n, k1, need1, sign1, scratch1, m1)
+    first2, second2 = _pair_of(a, n, k2, need2, sign2, scratch2, m2)
+    return first1, second1, first2, second2
+
+
+@njit(**_JIT)
+def _threshold(ordered_sample, need, n, sign):
+    """The gathering threshold of a request, on the sign * a scale: the sample's value of rank
+    need * PAIR_SAMPLE / n + 3 (a margin), counted from the request's end of the sorted sample of a."""
+    index = min(PAIR_SAMPLE - 1, need * PAIR_SAMPLE // n + 3)
+    return ordered_sample[index] if sign > 0 else -ordered_sample[PAIR_SAMPLE - 1 - index]
+
+
+@njit(**_JIT)
+def _pair_of(a, n, k, need, sign, scratch, m):
+    """Ranks k and need - 1 of sign * a[:n] from the m gathered values in scratch when they hold
+    them (need <= m, and few enough to sort), else by a quickselect of all n (scratch overwritten)."""
     if need <= m <= 8 * PAIR_SAMPLE:  # the m smallest values, and at least the `need` smallest
         scratch[:m].sort()
         return scratch[k], scratch[need - 1]

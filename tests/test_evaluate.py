@@ -342,3 +342,17 @@ def test_fold_headlines_without_breakdowns_and_reused_chance_cells_give_the_same
     monkeypatch.setattr(summaries, "_REFERENCE_CELLS", {})
     computed.clear()
     assert bench.evaluate(second).model_dump_json() == reused and "chance" in computed and "floor" in computed
+
+
+def test_result_values_are_python_floats_none_for_no_interval_and_an_infinity_is_an_internal_error():
+    """The summaries check whole arrays of estimates at once (issue 16: no Python call per number):
+    NaN in an optional field (interval, floor) is None, any infinity, or NaN where a value is
+    required, is the internal-error line, never a number in the results."""
+    from pheno_bench.scoring.summaries import _finite, _optional
+
+    got = _optional(np.array([[0.25, np.nan], [3.0, 1e300]])).tolist()
+    assert got == [[0.25, None], [3.0, 1e300]] and all(type(x) is float for row in got for x in row if x is not None)
+    assert _finite(np.array([1.5, -2.0])).tolist() == [1.5, -2.0]
+    for bad, check in ((np.array([1.0, np.inf]), _optional), (np.array([np.nan, 1.0]), _finite), (np.array([-np.inf]), _finite)):
+        with pytest.raises(PhenoBenchError, match="internal error: a metric is"):
+            check(bad)

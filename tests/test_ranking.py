@@ -312,13 +312,15 @@ def test_bootstrap_weights_drawn_in_blocks_equal_the_whole_table(monkeypatch, n_
     np.testing.assert_array_equal(got, expected)
 
 
-def test_compiled_quantile_equals_numpys_linear_quantile_on_ties_sorted_and_reversed_samples():
-    """The bounds' order statistics come from a threshold-and-sort selection (issue 16) with a
-    quickselect fallback; whatever path it takes, each bound must be numpy's linear quantile of the
-    same values, to the bit, and the values must be left as they were."""
-    from pheno_bench.median_kernels import PAIR_SAMPLE, _quantile
+def test_compiled_quantiles_equal_numpys_linear_quantile_on_ties_sorted_and_reversed_samples():
+    """The bounds' order statistics come from a threshold-and-sort selection (issue 16), both
+    bounds gathered in one pass, with a quickselect fallback; whatever path each takes, each bound
+    must be numpy's linear quantile of the same values, to the bit, and the values must be left as
+    they were. Pairs from either end, both from one end, and in either order."""
+    from pheno_bench.median_kernels import PAIR_SAMPLE, _quantiles
 
     rng = np.random.default_rng(4)
+    pairs = [(0.025, 0.975), (0.5, 0.999), (0.0, 1.0), (0.3, 0.025), (0.999, 0.975), (1.0, 0.0), (0.5, 0.5)]
     for trial in range(600):
         n = int(rng.integers(1, 4 * PAIR_SAMPLE)) if trial % 3 else int(rng.integers(4 * PAIR_SAMPLE + 1, 1200))
         a = rng.integers(0, rng.integers(1, 12), n).astype(float) if trial % 2 else rng.standard_normal(n)
@@ -327,9 +329,9 @@ def test_compiled_quantile_equals_numpys_linear_quantile_on_ties_sorted_and_reve
         elif trial % 7 == 0:
             a = np.sort(a)[::-1].copy()
         before = a.copy()
-        for q in (0.025, 0.975, 0.5, 0.0, 1.0, 0.3, 0.999):
-            got = _quantile(a, n, q, np.empty(n), np.empty(PAIR_SAMPLE))
-            assert got == _numpy_interval_bound(before, q), (n, q)
+        for q_low, q_high in pairs:
+            got = _quantiles(a, n, q_low, q_high, np.empty(n), np.empty(n), np.empty(PAIR_SAMPLE))
+            assert got == (_numpy_interval_bound(before, q_low), _numpy_interval_bound(before, q_high)), (n, q_low, q_high)
         np.testing.assert_array_equal(a, before)
 
 

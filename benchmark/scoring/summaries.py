@@ -199,12 +199,13 @@ def summarise(view: View, split: str, weights: np.ndarray, *, breakdowns: bool =
                 chance = _reference_cells(view, part, weights[:1], molecule, "chance", reference["chance"])
                 # the query-blind floor: the same computation as chance, on the floor ranking's values
                 floor = _reference_cells(view, part, weights[:1], molecule, "floor", reference["floor"]) if view.floor is not None else np.full_like(chance, np.nan)
-                for i, g in enumerate(present):
-                    estimates[g] = (point[:, 0, i], low[:, i], high[:, i], chance[:, 0, i], floor[:, 0, i])
+                # per group: [average][metric] lists of Python floats (None: no interval / no floor)
+                cells = zip(*(np.swapaxes(a, 0, 1) for a in (_finite(point[:, 0]), _optional(low), _optional(high), _finite(chance[:, 0]), _optional(floor[:, 0]))))
+                estimates.update(zip(present.tolist(), cells))
                 if field_name == "subsets":
                     present_p, pess = cell_estimates(view, part, weights[:1], molecule, "pessimistic")
-                    for i, g in enumerate(present_p):
-                        pessimistic[names[g]] = {m: _finite(pess[0, 0, i, j]) for j, m in enumerate(METRICS)}
+                    for g, row in zip(present_p.tolist(), _finite(pess[0, 0]).tolist()):
+                        pessimistic[names[g]] = dict(zip(METRICS, row))
         for g, name in enumerate(names):
             if n_queries[g] == 0:
                 continue
@@ -212,14 +213,12 @@ def summarise(view: View, split: str, weights: np.ndarray, *, breakdowns: bool =
             level_size = _level_size(view, keep & (codes == g))
             result = {"n_queries": int(n_queries[g]), "n_molecules": int(n_mol[g]), "status": status, "reason": reason}
             if g in estimates:
-                value, low, high, chance, floor = estimates[g]
-                for a, average in enumerate(("metrics", "macro")):
+                k_fields = [_k_fields(metric, view.n_candidates, level_size) for metric in METRICS]
+                for average, value, low, high, chance, floor in zip(("metrics", "macro"), *(a.tolist() for a in estimates[g])):
+                    if status != "scored":
+                        low = high = [None] * len(METRICS)
                     result[average] = {
-                        metric: Estimate(
-                            value=_finite(value[a, j]), low=_optional(low[a, j]) if status == "scored" else None,
-                            high=_optional(high[a, j]) if status == "scored" else None, chance=_finite(chance[a, j]),
-                            floor=_optional(floor[a, j]), **_k_fields(metric, view.n_candidates, level_size),
-                        )
+                        metric: Estimate(value=value[j], low=low[j], high=high[j], chance=chance[j], floor=floor[j], **k_fields[j])
                         for j, metric in enumerate(METRICS)
                     }
             fields[field_name][name] = SubsetResult(**result)
@@ -227,15 +226,20 @@ def summarise(view: View, split: str, weights: np.ndarray, *, breakdowns: bool =
     return ViewResult(**fields), pessimistic
 
 
-def _finite(x: float) -> float:
-    x = float(x)
-    if not np.isfinite(x):
-        raise PhenoBenchError(f"internal error: a metric is {x}; please report this submission to the maintainers")
+def _finite(x: np.ndarray) -> np.ndarray:
+    """x (float64), checked: every value finite."""
+    bad = x[~np.isfinite(x)]
+    if bad.size:
+        raise PhenoBenchError(f"internal error: a metric is {bad[0]}; please report this submission to the maintainers")
     return x
 
 
-def _optional(x: float) -> float | None:
-    return None if np.isnan(x) else _finite(x)
+def _optional(x: np.ndarray) -> np.ndarray:
+    """x as an object array of Python floats, None where NaN (no interval, no floor); checked: no infinity."""
+    _finite(x[~np.isnan(x)])
+    out = x.astype(object)
+    out[np.isnan(x)] = None
+    return out
 
 
 def split_rng(seed: int, split: str) -> np.random.Generator:
