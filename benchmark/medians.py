@@ -15,8 +15,9 @@ and :func:`weighted_medians` returns, per row and group, where F crosses half it
 
 How (no Python loop over queries or rows; per row, work proportional to the group's molecules
 plus a short stretch of its events): items are summarised per (group, molecule) pair. Each group
-gets a few checkpoints; every pair's CDF at the checkpoints is computed once, so for a weight
-row the group's CDF at the checkpoints is a weighted sum over its pairs. The first checkpoint
+gets a few checkpoints, where the resampled medians fall (:func:`_checkpoints`); every pair's CDF
+at the checkpoints is computed once, so for a weight row the group's CDF at the checkpoints is a
+weighted sum over its pairs. The first checkpoint
 reaching half the total (less a relative 1e-9, so the crossing is never skipped) bounds the scan,
 which starts at the checkpoint before it with the state of the intervals open there and walks
 the group's events (merged per position and pair) in order. The compiled loops are in
@@ -47,14 +48,19 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy import sparse
 
-#: checkpoints per group ~ sqrt(SCAN_COST * events / pairs): a row's work is pairs x checkpoints
-#: (vectorised) plus the events of one stretch between checkpoints (a serial scan)
+#: checkpoints per group ~ sqrt(SCAN_COST * events / pairs), the events those in the band where
+#: resampled medians fall (:func:`_checkpoints`): a row's work is pairs x checkpoints (vectorised)
+#: plus the events of one stretch between checkpoints (a serial scan)
 SCAN_COST = 1
 #: the same with the checkpoints' CDFs from one BLAS product (rows x molecules x columns), used when
 #: molecules x columns <= DENSE_CELLS
 DENSE_SCAN_COST = 80
 DENSE_CELLS = 1 << 22
 MAX_CHECKPOINTS = 64
+#: checkpoints cover the levels 1/2 +- BAND bootstrap standard errors of the median's level
+BAND = 5.0
+#: and this many more spread evenly over each group's levels
+COARSE_CHECKPOINTS = 3
 #: groups are visited in blocks of about this many bytes of events and checkpoint values (an L2 cache)
 BLOCK_BYTES = 1 << 20
 #: rows of weights per product and scan (64 rows of 4,000 molecules: 2 MB)
@@ -118,26 +124,24 @@ def weighted_medians(
         raise ValueError(f"rule must be 'lower' or 'tied', not {rule!r}")
     prepared = cached(_prepare, low, high, group, molecule, mass, rule, n_groups, weights.shape[1])
     table, (tied, block_start, column_start, *args) = prepared
-    n_table = 0 if table is None else table.shape[1]
-    csr = None
+    dense_extra = csr = None
     if extra is not None:
         sums = np.empty((len(weights), extra.shape[1]))  # every row written by its chunk's worker
         if isinstance(extra, np.ndarray) or extra.shape[0] * extra.shape[1] <= DENSE_CELLS:
-            table = _with_extra(prepared, table, extra)  # one product for both
+            dense_extra = _dense(prepared, extra)  # a product of its own: the sums do not depend on the checkpoints
         else:
             csr = _as_csr(prepared, extra)
 
     def run(rows: np.ndarray) -> None:
-        for start in range(0, rows.size, CHUNK_ROWS):  # rows of weights stay in cache from the product to the scans
+        for start in range(0, rows.size, CHUNK_ROWS):  # rows of weights stay in cache from the products to the scans
             part = rows[start : start + CHUNK_ROWS]  # (one chunk: on_rows hands out CHUNK_ROWS at a time)
             w = weights[part[0] : part[-1] + 1]
-            product = w @ table if table is not None else np.zeros((len(part), 0))
-            if csr is not None:
+            if dense_extra is not None:
+                np.matmul(w, dense_extra, out=sums[part[0] : part[-1] + 1])
+            elif csr is not None:
                 sums[part[0] : part[-1] + 1] = 0.0
                 kernels.dense_times_csr(weights, part, *csr, sums[part[0] : part[-1] + 1])
-            elif extra is not None:
-                sums[part[0] : part[-1] + 1] = product[:, n_table:]
-            cdf = np.ascontiguousarray(product[:, :n_table]) if n_table else np.zeros((0, 0))
+            cdf = w @ table if table is not None else np.zeros((0, 0))
             kernels.weighted_medians(weights, part, tied, block_start, cdf, column_start, *args, out[part[0] : part[-1] + 1])
 
     on_rows(run, len(weights), chunk=CHUNK_ROWS)
@@ -195,15 +199,12 @@ def cached(fn, *args):
     return result
 
 
-def _with_extra(prepared, table: np.ndarray | None, extra) -> np.ndarray:
-    """The prepared dense table with the columns of ``extra`` appended (dense), made once per
-    (prepared, extra) pair: the point row and the bootstrap rows of one cell use the same."""
-
-    def make():
-        dense = extra if isinstance(extra, np.ndarray) else extra.toarray()
-        return dense if table is None else np.hstack([table, dense])
-
-    return _per_pair(prepared, extra, make)
+def _dense(prepared, extra) -> np.ndarray:
+    """``extra`` as a dense array, made once per (prepared, extra) pair: the point row and the
+    bootstrap rows of one cell use the same."""
+    if isinstance(extra, np.ndarray):
+        return np.ascontiguousarray(extra, dtype=np.float64)
+    return _per_pair(prepared, extra, lambda: extra.toarray())
 
 
 def _as_csr(prepared, extra) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -240,6 +241,62 @@ def forget() -> None:
     with _LOCK:
         _CACHE.clear()
         _DERIVED.clear()
+
+
+def _checkpoints(
+    tied, dense, n_molecules, low, high, mass, group, item_pair, pair_group, pair_mass, n_pairs, event_start, event_x, event_jump,
+    event_slope, pos_first, pos_end, pos_group, pos_start, single,
+) -> np.ndarray:
+    """Sorted position indices of every group's checkpoints, placed where the bootstrap's medians fall.
+
+    A resample's median is near the group's median under equal weights: at the CDF level 1/2 of
+    the equal-weight mixture, give or take sigma, the level's bootstrap standard error (delta
+    method over the molecules: sqrt(sum over pairs of (a_p - b_p / 2)^2) / total, a_p each pair's
+    mass below that median and b_p its mass). The checkpoints are spread evenly over the levels
+    1/2 +- BAND sigma, as many as the cost model wants for the events in that band, with a few
+    spread over the whole group (COARSE_CHECKPOINTS) so that a far resample's scan stays short.
+    Only speed depends on where they are: any set of positions gives the same medians up to the
+    rounding of where a scan's float sum starts."""
+    from pheno_bench import median_kernels as kernels
+
+    n_groups, n_ev = pos_start.size - 1, np.diff(event_start)
+    n_pos = np.diff(pos_start)
+    # each position's level: the equal-weight CDF there over the group's total (only for placing)
+    if tied:
+        open_slope = event_slope.copy()
+        kernels.segment_cumsum(open_slope, event_start[:-1], n_ev)
+        step = np.zeros(event_x.size)
+        step[:-1] = open_slope[:-1] * np.diff(event_x)
+        step[event_start[1:] - 1] = 0.0  # (the last event of a group: nothing after it)
+        kernels.segment_cumsum(step, event_start[:-1], n_ev)
+        level = np.where(pos_first > event_start[pos_group], step[pos_first - 1], 0.0)  # F at the position's x
+    else:
+        jumps = event_jump.copy()
+        kernels.segment_cumsum(jumps, event_start[:-1], n_ev)
+        level = jumps[pos_end - 1]  # F just after the position
+    total = np.bincount(pair_group, weights=pair_mass, minlength=n_groups)
+    level = level / np.where(total > 0, total, 1.0)[pos_group]
+    key = 2.0 * pos_group + level  # increasing: levels in [0, 1], one group after another
+    # the equal-weight median's x per group, each pair's mass below it, sigma
+    at_half = np.clip(np.searchsorted(key, 2.0 * np.arange(n_groups) + 0.5), pos_start[:-1], np.maximum(pos_start[1:] - 1, pos_start[:-1]))
+    median_x = event_x[pos_first[np.minimum(at_half, pos_first.size - 1)]]
+    x = median_x[group]
+    below = mass * (np.clip((x - low) / (high - low), 0.0, 1.0) if tied else (low <= x))
+    a = np.bincount(item_pair, weights=below, minlength=pair_mass.size)
+    sigma = np.sqrt(np.bincount(pair_group, weights=(a - pair_mass / 2) ** 2, minlength=n_groups)) / np.where(total > 0, total, 1.0)
+    band = np.minimum(1.0, 2 * BAND * sigma)
+    events = np.maximum(band * n_ev, 1)
+    want = np.sqrt((DENSE_SCAN_COST * events / n_molecules) if dense else (SCAN_COST * events / np.maximum(n_pairs, 1))).astype(np.int64)
+    cap = np.minimum(MAX_CHECKPOINTS, np.maximum(n_pos - 1, 0))
+    want = np.where(single, 0, np.clip(want, 0, cap))
+    coarse = np.where(single, 0, np.minimum(COARSE_CHECKPOINTS, cap))
+    owner, k = _ragged(np.zeros(n_groups, np.int64), want)
+    levels = 0.5 - band[owner] / 2 + band[owner] * (k + 1) / (want[owner] + 1)
+    c_owner, c = _ragged(np.zeros(n_groups, np.int64), coarse)
+    levels = np.concatenate([levels, (c + 1) / (coarse[c_owner] + 1)])
+    owner = np.concatenate([owner, c_owner])
+    found = np.searchsorted(key, 2.0 * owner + np.clip(levels, 0.0, 1.0)) - 1  # the last position below the level
+    return np.unique(np.clip(found, pos_start[owner], pos_start[owner + 1] - 2))
 
 
 def _prepare(low, high, group, molecule, mass, rule, n_groups, n_molecules):
@@ -299,11 +356,10 @@ def _prepare(low, high, group, molecule, mass, rule, n_groups, n_molecules):
     # a dense product (few columns) costs rows x molecules x columns in BLAS; otherwise each row sums its pairs here
     want_dense = np.sqrt(DENSE_SCAN_COST * n_ev.sum() / n_molecules)
     dense = n_molecules * (n_groups * (1 + min(want_dense, MAX_CHECKPOINTS))) <= DENSE_CELLS
-    want = np.sqrt((DENSE_SCAN_COST * n_ev / n_molecules) if dense else (SCAN_COST * n_ev / np.maximum(n_pairs, 1))).astype(np.int64)
-    want = np.where(single, 0, np.clip(want, 0, np.minimum(MAX_CHECKPOINTS, np.maximum(n_pos - 1, 0))))
-    owner, k = _ragged(np.zeros(n_groups, np.int64), want)
-    target = event_start[owner] + (k + 1) * n_ev[owner] // (want[owner] + 1)
-    index = np.unique(np.clip(np.searchsorted(pos_end, target), pos_start[owner], pos_start[owner + 1] - 2))
+    index = _checkpoints(
+        tied, dense, n_molecules, low, high, mass, group, item_pair, pair_group, pair_mass, n_pairs, event_start, event_x, event_jump,
+        event_slope, pos_first, pos_end, pos_group, pos_start, single,
+    )
     check_x, check_event, check_group = event_x[pos_first[index]], pos_end[index], pos_group[index]
     check_start = np.searchsorted(check_group, np.arange(n_groups + 1))
     n_checks = np.diff(check_start)

@@ -129,7 +129,7 @@ def test_results_json_is_strict_and_deterministic(bench, tmp_path):
     second = write_results(bench.evaluate(path, n_bootstrap=30, seed=4), tmp_path / "b.json")
     assert first.read_bytes() == second.read_bytes()
     data = strict_json(first.read_text())
-    assert data["scorer_version"] == SCORER_VERSION == "4.0.0" and data["ties"] == "fair"
+    assert data["scorer_version"] == SCORER_VERSION == "4.0.1" and data["ties"] == "fair"
     results = read_results(first)
     assert results.submission.sha256 and results.bootstrap.unit == "molecule"
     assert results == Results.model_validate(json.loads(second.read_text()))

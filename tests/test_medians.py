@@ -177,17 +177,42 @@ def test_estimates_with_tied_blocks_use_the_tied_median_and_keep_the_means():
 
 
 def test_results_do_not_depend_on_workers_or_checkpoints(monkeypatch):
+    """Workers, blocks and checkpoints (how many, where: around the median or spread over every
+    rank, none at all) change the speed only: the lower rule exactly, the tied rule up to rounding
+    (where a running sum starts), within the relative 1e-12 a scorer patch allows."""
     rng = np.random.default_rng(5)
     above, tied, group, molecule = tied_problem(rng, 3000, 7, 300, 500)
     weights = bootstrap_weights(300, n_resamples=300, rng=rng)
     low, high = above + 0.5, above + tied + 0.5
+    points = above + (tied + 1) // 2 + 0.0
     reference = weighted_medians(low, high, group, molecule, weights)
-    for settings in (dict(WORKERS=1, SCAN_COST=0.01), dict(WORKERS=3, SCAN_COST=100, DENSE_CELLS=0), dict(MAX_CHECKPOINTS=2, BLOCK_BYTES=1)):
+    reference_lower = weighted_medians(points, points, group, molecule, weights, rule="lower")
+    for settings in (
+        dict(WORKERS=1, SCAN_COST=0.01), dict(WORKERS=3, SCAN_COST=100, DENSE_CELLS=0), dict(MAX_CHECKPOINTS=2, BLOCK_BYTES=1),
+        dict(BAND=0.0), dict(BAND=1e6, COARSE_CHECKPOINTS=0), dict(MAX_CHECKPOINTS=0, COARSE_CHECKPOINTS=0), dict(COARSE_CHECKPOINTS=40, DENSE_CELLS=0),
+    ):
         for name, value in settings.items():
             monkeypatch.setattr(medians, name, value)
-        medians._CACHE.clear()
+        medians.forget()
         got = weighted_medians(low, high, group, molecule, weights)
-        np.testing.assert_allclose(got, reference, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(got, reference, rtol=1e-12, atol=0)
+        np.testing.assert_array_equal(weighted_medians(points, points, group, molecule, weights, rule="lower"), reference_lower)
+
+
+def test_means_do_not_depend_on_the_medians_checkpoints(monkeypatch):
+    """The means' per-molecule sums are a product of their own (scorer 4.0.1): appended to the
+    medians' table, their last bits moved with its width (a BLAS product's blocking), i.e. with
+    the number of checkpoints. Now the same bits whatever the checkpoints."""
+    rng = np.random.default_rng(8)
+    above, tied, group, molecule = tied_problem(rng, 3000, 3, 300, 500)
+    values = np.column_stack([rng.random((3000, 5)), above + (tied + 1) / 2])
+    weights = bootstrap_weights(300, n_resamples=200, rng=rng)
+    reference = [average(values, molecule, group, weights, tied=tied)[..., :5] for average in (grouped_estimates, macro_estimates)]
+    for max_checkpoints in (0, 1, 2, 3, 5, 6, 7, 13):
+        monkeypatch.setattr(medians, "MAX_CHECKPOINTS", max_checkpoints)
+        medians.forget()
+        for average, expected in zip((grouped_estimates, macro_estimates), reference):
+            np.testing.assert_array_equal(average(values, molecule, group, weights, tied=tied)[..., :5], expected)
 
 
 def test_bad_rules_and_empty_groups():

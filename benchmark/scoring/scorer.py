@@ -28,13 +28,16 @@ from pheno_bench.scoring.views import SplitRanks, rank_split
 from pheno_bench.submission import Limits, Submission, expected_input_format, peek_metadata, read_submission, template
 from pheno_bench.version import __version__
 
-#: Version of the scoring rules. Major: a number changes meaning (results of different majors
-#: are never compared or mixed). Minor: something is added, old numbers unchanged. Patch: a fix
-#: that changes no number. 3.0.0: fair ties, float64 near-ties, macro averages, anchors apart,
-#: the "too few" rule, primary metric. 4.0.0: median rank = the median of the pooled rank
-#: distribution (each query's rank uniform over its tied block); the dose part and identity part
-#: metrics; the query-blind floor beside chance; the non-cytotoxic active subset where flagged.
-SCORER_VERSION = "4.0.0"
+#: Version of the scoring rules. Major: a number changes meaning or value beyond floating-point
+#: rounding (results of different majors are never compared or mixed). Minor: something is
+#: added, old numbers unchanged. Patch: a fix or a faster computation that changes no number
+#: beyond rounding (a relative 1e-12 at most: a sum taken in another order). 3.0.0: fair ties,
+#: float64 near-ties, macro averages, anchors apart, the "too few" rule, primary metric. 4.0.0:
+#: median rank = the median of the pooled rank distribution (each query's rank uniform over its
+#: tied block); the dose part and identity part metrics; the query-blind floor beside chance; the
+#: non-cytotoxic active subset where flagged. 4.0.1: the bootstrap medians' checkpoints placed
+#: where resampled medians fall, the means' sums in a product of their own (last bits only).
+SCORER_VERSION = "4.0.1"
 
 
 class Scorer:
