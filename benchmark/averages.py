@@ -125,9 +125,7 @@ def _with_rank(means: np.ndarray, median: np.ndarray) -> np.ndarray:
     return np.concatenate([means[..., :RANK_COLUMN], median[..., None], means[..., RANK_COLUMN:]], axis=2)
 
 
-def grouped_estimates(
-    values: np.ndarray, molecule: np.ndarray, group: np.ndarray, weights: np.ndarray, *, tied: np.ndarray | None = None, bounds: bool = False
-) -> np.ndarray:
+def grouped_estimates(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, weights: np.ndarray, *, tied: np.ndarray | None = None) -> np.ndarray:
     """(rows, n_groups, c) micro averages of every metric of every group under each row of molecule weights.
 
     values: (n, c), c >= 6, columns in METRICS order (:func:`all_values`; or the 6 of
@@ -137,12 +135,8 @@ def grouped_estimates(
     matrix product for all groups and rows). The rank column is the lower median of the mid-ranks,
     or, given ``tied`` (n,) (each query's tied block t), the tie-aware median of
     :func:`grouped_tied_median`.
-
-    bounds: instead, (2, n_groups, c) the low and high bounds of the percentile interval of each
-    estimate over the resample rows 1.. (:func:`intervals` of them, value for value), without
-    holding the (rows, n_groups, c) estimates.
     """
-    return _finish(_micro(values, molecule, group, weights.shape[1], tied), weights, bounds)
+    return _finish(_micro(values, molecule, group, weights.shape[1], tied), weights, False)
 
 
 def point_and_bounds(
@@ -152,9 +146,9 @@ def point_and_bounds(
     (2, n_groups, c) its interval bounds over the resample rows weights[1:]).
 
     The estimate is :func:`grouped_estimates` / :func:`macro_estimates` of weights[:1] (the same
-    single-row computation, bit for bit), the bounds theirs with ``bounds=True`` of weights;
-    what does not depend on the weights (means, per-molecule sums, the medians' preparation) is
-    computed once for both."""
+    single-row computation, bit for bit); the bounds are :func:`intervals` of their resample rows,
+    value for value, computed without holding the (rows, n_groups, c) estimates; what does not
+    depend on the weights (means, per-molecule sums, the medians' preparation) is computed once for both."""
     evaluate = (_micro if average == "micro" else _macro)(values, molecule, group, weights.shape[1], tied)
     return _finish(evaluate, weights[:1], False)[0], _finish(evaluate, weights, True)
 
@@ -198,14 +192,11 @@ def _ratios_with_rank(totals: np.ndarray, median: np.ndarray) -> np.ndarray:
     return out
 
 
-def macro_estimates(
-    values: np.ndarray, molecule: np.ndarray, group: np.ndarray, weights: np.ndarray, *, tied: np.ndarray | None = None, bounds: bool = False
-) -> np.ndarray:
+def macro_estimates(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, weights: np.ndarray, *, tied: np.ndarray | None = None) -> np.ndarray:
     """(rows, n_groups, c) macro averages: each molecule's mean, then the weighted mean over the
     molecules of the group. The rank column: the lower median over molecules of each molecule's
-    lower-median rank, or, given ``tied`` (n,), the tie-aware macro median of :func:`grouped_tied_median`.
-    bounds: their interval bounds instead, as in :func:`grouped_estimates`."""
-    return _finish(_macro(values, molecule, group, weights.shape[1], tied), weights, bounds)
+    lower-median rank, or, given ``tied`` (n,), the tie-aware macro median of :func:`grouped_tied_median`."""
+    return _finish(_macro(values, molecule, group, weights.shape[1], tied), weights, False)
 
 
 def _macro(values: np.ndarray, molecule: np.ndarray, group: np.ndarray, n_molecules: int, tied: np.ndarray | None):
@@ -244,15 +235,14 @@ def _ratio_intervals(totals: np.ndarray, median: np.ndarray, level: float = CI_L
     return np.stack([low, high])
 
 
-def intervals(samples: np.ndarray, level: float = CI_LEVEL, *, overwrite: bool = False) -> np.ndarray:
+def intervals(samples: np.ndarray, level: float = CI_LEVEL) -> np.ndarray:
     """(2, ...) percentile interval at ``level`` over axis 0 of bootstrap samples (numpy's linear
-    quantile); resamples where a subset drew no molecule (NaN) are dropped; none left: NaN.
-    overwrite: reorder ``samples`` in place along axis 0 instead of copying it (same bounds)."""
+    quantile); resamples where a subset drew no molecule (NaN) are dropped; none left: NaN."""
     if len(samples) == 0:
         return np.full((2, *samples.shape[1:]), np.nan)
     valid = (~np.isnan(samples)).sum(axis=0)
     last = np.maximum(valid - 1, 0)
-    ordered = samples if overwrite else samples.copy()
+    ordered = samples.copy()
     if (valid == len(samples)).all():  # the usual case: only the order statistics needed are placed
         ranks = [int(np.floor((len(samples) - 1) * q)) for q in ((1 - level) / 2, (1 + level) / 2)]
         ordered.partition(sorted({k for r in ranks for k in (r, min(r + 1, len(samples) - 1))}), axis=0)

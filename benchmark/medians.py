@@ -275,7 +275,8 @@ def _checkpoints(
         kernels.segment_cumsum(jumps, event_start[:-1], n_ev)
         level = jumps[pos_end - 1]  # F just after the position
     total = np.bincount(pair_group, weights=pair_mass, minlength=n_groups)
-    level = level / np.where(total > 0, total, 1.0)[pos_group]
+    total = np.where(total > 0, total, 1.0)  # (a group without items has no positions either)
+    level = level / total[pos_group]
     key = 2.0 * pos_group + level  # increasing: levels in [0, 1], one group after another
     # the equal-weight median's x per group, each pair's mass below it, sigma
     at_half = np.clip(np.searchsorted(key, 2.0 * np.arange(n_groups) + 0.5), pos_start[:-1], np.maximum(pos_start[1:] - 1, pos_start[:-1]))
@@ -283,7 +284,7 @@ def _checkpoints(
     x = median_x[group]
     below = mass * (np.clip((x - low) / (high - low), 0.0, 1.0) if tied else (low <= x))
     a = np.bincount(item_pair, weights=below, minlength=pair_mass.size)
-    sigma = np.sqrt(np.bincount(pair_group, weights=(a - pair_mass / 2) ** 2, minlength=n_groups)) / np.where(total > 0, total, 1.0)
+    sigma = np.sqrt(np.bincount(pair_group, weights=(a - pair_mass / 2) ** 2, minlength=n_groups)) / total
     band = np.minimum(1.0, 2 * BAND * sigma)
     events = np.maximum(band * n_ev, 1)
     want = np.sqrt((DENSE_SCAN_COST * events / n_molecules) if dense else (SCAN_COST * events / np.maximum(n_pairs, 1))).astype(np.int64)

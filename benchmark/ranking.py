@@ -66,6 +66,8 @@ DENSE_BAND = 256
 TILE_COLUMNS = 512
 #: query rows per block (one worker's unit of work); fewer when ``memory_mb`` asks for less
 BLOCK_ROWS = 512
+#: rows per block when candidates and queries are rescaled (no temporary of every row)
+SCALE_ROWS = 8192
 #: worker threads: each runs its own single-threaded matrix products and counting passes on whole blocks
 WORKERS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
@@ -106,16 +108,16 @@ def scale_factors(x: np.ndarray, *, similarity: str, rows: bool) -> np.ndarray:
     x = np.asarray(x)
     peak = np.zeros(len(x))
     if x.size:  # a block at a time: no |x| copy of every row (100 MB for 100k queries x 256)
-        for start in range(0, len(x), 8192):
-            peak[start : start + 8192] = np.abs(x[start : start + 8192]).max(axis=1)
+        for start in range(0, len(x), SCALE_ROWS):
+            peak[start : start + SCALE_ROWS] = np.abs(x[start : start + SCALE_ROWS]).max(axis=1)
     safe = np.where(peak > 0, peak, 1.0)
     if similarity == "cosine":
         norms = np.empty(len(x))
-        for start in range(0, len(x), 8192):  # a block at a time; x / peak cannot overflow or underflow to 0
-            block = x[start : start + 8192] / safe[start : start + 8192, None].astype(x.dtype)
+        for start in range(0, len(x), SCALE_ROWS):  # a block at a time; x / peak cannot overflow or underflow to 0
+            block = x[start : start + SCALE_ROWS] / safe[start : start + SCALE_ROWS, None].astype(x.dtype)
             if not rows:  # candidates: exact norms (two vectors of one direction must tie in float64)
                 block = block.astype(np.float64)
-            norms[start : start + 8192] = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64)) * safe[start : start + 8192]
+            norms[start : start + SCALE_ROWS] = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64)) * safe[start : start + SCALE_ROWS]
         factors = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 1.0)
     elif rows:
         factors = 1.0 / safe
@@ -132,10 +134,10 @@ def _scaled(x: np.ndarray, factors: np.ndarray, order: np.ndarray | None = None)
     of rows at a time: no copy of x besides the result."""
     rows = np.arange(len(x)) if order is None else order
     out = np.empty((len(rows), x.shape[1]))
-    for start in range(0, len(rows), 8192):
-        part = rows[start : start + 8192]
-        block = out[start : start + 8192]
-        block[:] = x[part] if order is not None else x[start : start + 8192]
+    for start in range(0, len(rows), SCALE_ROWS):
+        part = rows[start : start + SCALE_ROWS]
+        block = out[start : start + SCALE_ROWS]
+        block[:] = x[part] if order is not None else x[start : start + SCALE_ROWS]
         block *= factors[part, None]
     if not np.isfinite(out).all():
         raise PhenoBenchError("similarities of these embeddings cannot be represented in float64; rescale the embeddings")
@@ -207,7 +209,7 @@ def retrieval_counts(
     column = np.empty(n, dtype=np.int64)
     column[order] = np.arange(n)
     c64 = _scaled(candidates, scale_factors(candidates, similarity=similarity, rows=False), order)
-    c_max = max((float(np.linalg.norm(c64[s : s + 8192], axis=1).max(initial=0.0)) for s in range(0, n, 8192)), default=0.0)
+    c_max = max((float(np.linalg.norm(c64[s : s + SCALE_ROWS], axis=1).max(initial=0.0)) for s in range(0, n, SCALE_ROWS)), default=0.0)
     sorted_codes = codes[order]
     true_code = codes[true_index]
     level_lo = np.searchsorted(sorted_codes, true_code, side="left").astype(np.int64)

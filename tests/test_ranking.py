@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import coverage_error, label_ranking_average_precision_score, top_k_accuracy_score
 
-from pheno_bench.averages import bootstrap_weights, grouped_estimates, grouped_lower_median, intervals, macro_estimates
+from pheno_bench.averages import bootstrap_weights, grouped_estimates, grouped_lower_median, intervals, macro_estimates, point_and_bounds
 from pheno_bench.metrics import chance_values, fair_molecule_top_k, fair_reciprocal_rank, fair_top_k, pessimistic_values, query_values, top_k_count
 from pheno_bench.ranking import TIE_RTOL, RankCounts, retrieval_counts
 
@@ -272,10 +272,10 @@ def test_intervals_match_numpy_nanquantile():
 @pytest.mark.parametrize("tied", [False, True])
 @pytest.mark.parametrize("average", ["micro", "macro"])
 def test_bounds_equal_intervals_of_the_resampled_estimates_bit_for_bit(tied, average):
-    """The summaries take each cell's interval bounds lane by lane (``bounds=True``, issue 16: no
+    """The summaries take each cell's interval bounds lane by lane (``point_and_bounds``, issue 16: no
     (rows, groups, metrics) array); they must be ``intervals`` of the materialised estimates,
     value for value, including lanes where some resamples drew none of a group's molecules (NaN
-    dropped) and a lane where every resample did (NaN)."""
+    dropped) and a lane where every resample did (NaN); its point, the single-row estimate."""
     rng = np.random.default_rng(3)
     n_molecules, n = 40, 600
     molecule = rng.integers(1, n_molecules, n)
@@ -289,11 +289,12 @@ def test_bounds_equal_intervals_of_the_resampled_estimates_bit_for_bit(tied, ave
     for w in (weights, bootstrap_weights(n_molecules, n_resamples=300, rng=np.random.default_rng(9))):
         samples = estimate(values, molecule, group, w, **extra)
         expected = intervals(samples[1:])
-        got = estimate(values, molecule, group, w, bounds=True, **extra)
+        point, got = point_and_bounds(average, values, molecule, group, w, **extra)
+        np.testing.assert_array_equal(point, estimate(values, molecule, group, w[:1], **extra)[0])
         assert got.shape == expected.shape
         assert np.isnan(samples[1:, 4]).any()
         np.testing.assert_array_equal(got, expected)  # NaN where NaN, every other bound to the bit
-    assert np.isnan(got[:, 4]).sum() == 0 and np.isnan(estimate(values, molecule, group, weights, bounds=True, **extra)[:, 4]).all()
+    assert np.isnan(got[:, 4]).sum() == 0 and np.isnan(point_and_bounds(average, values, molecule, group, weights, **extra)[1][:, 4]).all()
 
 
 @pytest.mark.parametrize("n_molecules, n_resamples", [(40, 300), (7, 1000), (1, 5), (0, 3)])

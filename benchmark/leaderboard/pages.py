@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from pheno_bench.leaderboard.ranking import BoardRow
-from pheno_bench.leaderboard.rescore import KEYS, PROBE, BenchmarkScorer, PrimaryMetric, Scored, results_frame
+from pheno_bench.leaderboard.rescore import PROBE, BenchmarkScorer, PrimaryMetric, Scored
 from pheno_bench.leaderboard.verification import VerificationStatus
 from pheno_bench.power import verdict_statement
 from pheno_bench.metric_ids import HEADERS, SUBSET_ORDER, TOP_K_PERCENT, k_of_folds, metric_label
@@ -96,17 +96,10 @@ def select_rows(agg: pd.DataFrame, **where) -> pd.DataFrame:
     return agg[mask]
 
 
-def _lookup(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, dict]:
-    """key -> the row as a dict (``frame.to_dict("records")``'s values, column by column: far faster on string columns)."""
-    columns = list(frame.columns)
-    rows = (dict(zip(columns, values)) for values in zip(*(frame[c].tolist() for c in columns)))
-    return {tuple(row[k] for k in keys): row for row in rows}
-
-
 def lookup_by_entry(frame: pd.DataFrame, keys: list[str]) -> dict[str, dict[tuple, Mapping]]:
-    """entry -> :func:`_lookup` of that entry's rows (``keys``: the columns after ``entry``), in one pass over ``frame``.
-    Each row is a read-only mapping column -> value over the frame's columns (made when read: most
-    of a board's hundreds of thousands of cells are never shown)."""
+    """entry -> (the values of ``keys``, the columns after ``entry``) -> that row of ``frame``, in one
+    pass over ``frame``. Each row is a read-only mapping column -> value over the frame's columns (made
+    when read: most of a board's hundreds of thousands of cells are never shown)."""
     columns = list(frame.columns)
     lists = [frame[c].tolist() for c in columns]
     index = {c: j for j, c in enumerate(columns)}
@@ -132,16 +125,6 @@ class _Row(Mapping):
 
     def __len__(self) -> int:
         return len(self._index)
-
-
-class _CellsByEntry:
-    """``cells.get((entry, *key))`` over :func:`lookup_by_entry`'s dictionaries (as :func:`_lookup` on ``KEYS``)."""
-
-    def __init__(self, by_entry: dict[str, dict[tuple, dict]]):
-        self.by_entry = by_entry
-
-    def get(self, key: tuple):
-        return self.by_entry.get(key[0], {}).get(key[1:])
 
 
 def _rank_text(row: BoardRow) -> str:
@@ -237,13 +220,9 @@ def headline_rows(rows: list[BoardRow], scored: dict[str, Scored], primary: Prim
     return out
 
 
-def detail_tables(
-    agg: pd.DataFrame, order: list[str], scored: dict[str, Scored], average: str, scorer: BenchmarkScorer, by_entry: dict | None = None,
-) -> list[dict]:
+def detail_tables(agg: pd.DataFrame, order: list[str], scored: dict[str, Scored], average: str, scorer: BenchmarkScorer, cells: dict) -> list[dict]:
     """One collapsed table per (test split, subset): every entry's metrics, in headline order; top-K% headers state k.
-    by_entry: :func:`lookup_by_entry` of ``agg`` on ``KEYS[1:]``, when the caller has it."""
-    by_entry = lookup_by_entry(agg, KEYS[1:]) if by_entry is None else by_entry
-    cells = _CellsByEntry(by_entry)
+    cells: :func:`lookup_by_entry` of ``agg`` on the key columns after ``entry``."""
     tables = []
     for split in TEST_SPLITS:
         for subset in DETAIL_SUBSETS:
@@ -252,7 +231,7 @@ def detail_tables(
                 continue
             names = [n for n in order if n in set(present["entry"])]
             where = (split, "per_query", "subsets", subset, average)
-            row_of = lambda n, m: cells.get((n, *where, m))
+            row_of = lambda n, m: cells.get(n, {}).get((*where, m))
             ks = split_k(scorer, split)
             tables.append({
                 "split": split, "subset": subset, "queries": int(present["n_queries"].iloc[0]), "molecules": int(present["n_molecules"].iloc[0]),
@@ -304,18 +283,12 @@ def summary_groups() -> list[dict]:
     return out
 
 
-def entry_context(
-    scored: Scored, agg: pd.DataFrame, average: str, rerun: VerificationStatus, *, cells: dict | None = None, per_seed_cells: dict | None = None,
-) -> dict:
+def entry_context(scored: Scored, agg: pd.DataFrame, average: str, rerun: VerificationStatus, *, cells: Mapping, per_seed_cells: Mapping) -> dict:
     """Everything an entry page shows apart from its rank, as plain strings; ``rerun``: its re-run badge.
 
-    cells, per_seed_cells: this entry's :func:`lookup_by_entry` of ``agg`` (on ``KEYS[1:]``) and of the
-    benchmark's :func:`results_frame` (on seed and ``KEYS[1:]``), when the caller has them (else computed here)."""
+    cells, per_seed_cells: this entry's :func:`lookup_by_entry` of ``agg`` (on the key columns after
+    ``entry``) and of the benchmark's ``results_frame`` (on seed and those columns)."""
     name = scored.entry.name
-    if cells is None:
-        cells = _lookup(agg[agg["entry"] == name], KEYS[1:])
-    if per_seed_cells is None:
-        per_seed_cells = _lookup(results_frame({(name, seed): r for seed, r in scored.results.items()}), ["seed", *KEYS[1:]])
     summary, per_seed, parts = [], [], {"by_dose": [], "by_scaffold": []}
     text = lambda key: _cell(cells[key]) if key in cells else "–"
     # the first row (in the table's order) of each (split, view, kind, group, average) and of each

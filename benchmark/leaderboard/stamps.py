@@ -17,7 +17,7 @@ import functools
 import hashlib
 import json
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pheno_bench.io import write_text
@@ -37,12 +37,8 @@ def code_digest() -> str:
 
     import pheno_bench
 
-    root = Path(pheno_bench.__file__).parent
-    digest = hashlib.sha256(_canonical({"matplotlib": matplotlib.__version__}))
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".nbi", ".nbc"):
-            digest.update(str(path.relative_to(root)).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+    code = _files(Path(pheno_bench.__file__).parent, lambda path: "__pycache__" not in path.parts and path.suffix not in (".pyc", ".nbi", ".nbc"))
+    return hashlib.sha256(_canonical({"matplotlib": matplotlib.__version__, "files": code})).hexdigest()
 
 
 def inputs_digest(benchmark: dict, scored: Iterable, boards: Iterable[str]) -> str:
@@ -54,24 +50,26 @@ def inputs_digest(benchmark: dict, scored: Iterable, boards: Iterable[str]) -> s
             [str(seed), "" if fold is None else str(fold), Path(getattr(f, "path", f)).name, f.sha256]
             for seed, per_fold in s.submissions.items() for fold, f in per_fold.items()
         )
-        digest.update(_canonical({"entry": s.entry.name, "runs": runs}))
-        root = s.entry.path
-        for path in sorted(root.rglob("*")):
-            if path.is_file() and path.suffix != ".parquet":
-                digest.update(str(path.relative_to(root)).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        digest.update(_canonical({"entry": s.entry.name, "runs": runs, "files": _files(s.entry.path, lambda path: path.suffix != ".parquet")}))
     return digest.hexdigest()
 
 
-def _files(folder: Path) -> dict[str, str]:
+def _files(folder: Path, keep: Callable[[Path], bool]) -> dict[str, str]:
+    """Relative path -> sha256 of every file below ``folder`` that ``keep`` keeps."""
     return {
         str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*")) if path.is_file() and path.name != STAMP
+        for path in sorted(folder.rglob("*")) if path.is_file() and keep(path)
     }
+
+
+def _board_files(folder: Path) -> dict[str, str]:
+    """A board folder's files but its stamp."""
+    return _files(folder, lambda path: path.name != STAMP)
 
 
 def write_stamp(folder: Path, inputs: str) -> None:
     """Stamp a rendered board's ``folder``: its inputs' sha256 and every file's."""
-    write_text(json.dumps({"files": _files(folder), "inputs": inputs}, sort_keys=True) + "\n", folder / STAMP)
+    write_text(json.dumps({"files": _board_files(folder), "inputs": inputs}, sort_keys=True) + "\n", folder / STAMP)
 
 
 def reuse_board(previous: Path, out: Path, inputs: str) -> bool:
@@ -81,7 +79,7 @@ def reuse_board(previous: Path, out: Path, inputs: str) -> bool:
         record = json.loads((previous / STAMP).read_text(encoding="utf-8"))
         if not isinstance(record, dict) or record.get("inputs") != inputs or not isinstance(record.get("files"), dict):
             return False
-        if any(path.is_symlink() for path in previous.rglob("*")) or _files(previous) != record["files"]:
+        if any(path.is_symlink() for path in previous.rglob("*")) or _board_files(previous) != record["files"]:
             return False
     except (OSError, ValueError):
         return False
